@@ -1,0 +1,119 @@
+"""Turn a parsed message into a Plan: file it, skip it, or hold it for review, always with the reason.
+
+The rules run in this order; the first that decides wins:
+  1. unreadable        the bytes are not a message               -> Error
+  2. blacklist         sender or any recipient is blacklisted    -> Skipped
+  3. internal          sender and every recipient are internal   -> Skipped
+  4. auto-submitted    auto-replies, bulk mail, bounces          -> Skipped (when the setting is on)
+  5. exclude filters   any enabled exclude filter matches        -> Skipped
+  6. include filters   some exist and none matches               -> Skipped
+  7. matching          no Contact has any of its addresses       -> Needs Review (or Skipped, per setting)
+  8. matched           linked to every matching Contact and their Customers -> Filed
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from email_sync.engine.directory import Directory
+from email_sync.engine.model import (
+	ERROR,
+	FILED,
+	INBOUND,
+	NEEDS_REVIEW,
+	OUTBOUND,
+	SKIPPED,
+	Message,
+	Plan,
+)
+from email_sync.engine.rules import RuleSet
+
+
+@dataclass
+class Context:
+	"""What the engine knows about the account and the site while deciding one run's messages."""
+
+	directory: Directory
+	rules: RuleSet = field(default_factory=lambda: RuleSet([], []))
+	own_addresses: set[str] = field(default_factory=set)  # the account's address and aliases
+	unmatched_action: str = NEEDS_REVIEW  # or SKIPPED
+	skip_auto_submitted: bool = True
+
+
+def direction_of(message: Message, own_addresses: set[str], from_sent_folder: bool = False) -> str:
+	if from_sent_folder or (message.sender and message.sender.email in own_addresses):
+		return OUTBOUND
+	return INBOUND
+
+
+def plan_message(message: Message, context: Context, from_sent_folder: bool = False) -> Plan:
+	direction = direction_of(message, context.own_addresses, from_sent_folder)
+
+	def plan(status: str, reason: str, rule: str) -> Plan:
+		return Plan(message, status, reason, rule, direction)
+
+	if message.unreadable:
+		return plan(ERROR, message.unreadable, "unreadable")
+
+	hit = context.rules.blacklisted(message)
+	if hit:
+		entry, address = hit
+		why = f" ({entry.reason})" if entry.reason else ""
+		return plan(SKIPPED, f"{address.email} is blacklisted by {entry.entry}{why}.", f"blacklist:{entry.entry}")
+
+	participants = [a for a in message.participants if a.email]
+	if participants and all(
+		context.directory.is_internal(a) or a.email in context.own_addresses for a in participants
+	):
+		return plan(SKIPPED, "Internal mail: the sender and every recipient are in your company.", "internal")
+
+	if context.skip_auto_submitted and message.auto.is_auto:
+		return plan(SKIPPED, f"Sent automatically ({message.auto.kind}): {message.auto.reason}.", "auto-submitted")
+
+	excluded = context.rules.excluded_by(message)
+	if excluded:
+		return plan(
+			SKIPPED,
+			f"Excluded by filter {excluded.name}: {excluded.field} {excluded.operator} {excluded.value!r}.",
+			f"filter:{excluded.name}",
+		)
+	included, include_hit = context.rules.included(message)
+	if not included:
+		return plan(SKIPPED, "No include filter matches this email.", "include-filters")
+
+	match = context.directory.match(participants, exclude=context.own_addresses)
+	if not match.contacts:
+		addresses = ", ".join(a.email for a in participants if a.email not in context.own_addresses) or "none"
+		reason = f"No Contact has any of its addresses ({addresses})."
+		if match.users_skipped:
+			reason += f" Addresses of system users are never matched: {', '.join(match.users_skipped)}."
+		status = NEEDS_REVIEW if context.unmatched_action == NEEDS_REVIEW else SKIPPED
+		return plan(status, reason, "unmatched")
+
+	result = plan(FILED, _matched_reason(match, include_hit), "matched")
+	result.contacts = match.contacts
+	result.customers = match.customers
+	result.confidence = 100
+	return result
+
+
+def _matched_reason(match, include_hit) -> str:
+	pairs = "; ".join(f"{email} is {', '.join(contacts)}" for email, contacts in match.matched.items())
+	reason = f"Exact address match: {pairs}."
+	if match.customers:
+		reason += f" Customer: {', '.join(match.customers)}."
+	if include_hit:
+		reason += f" Included by filter {include_hit.name}."
+	return reason
+
+
+def plan_messages(items: Iterable[tuple[Message, bool]], context: Context) -> list[Plan]:
+	"""Plans for (message, from_sent_folder) pairs; a failure in one message never stops the others."""
+	plans = []
+	for message, from_sent in items:
+		try:
+			plans.append(plan_message(message, context, from_sent))
+		except Exception as e:  # a bug in a rule must cost one message, visibly, not the batch
+			plans.append(Plan(message, ERROR, f"The engine failed on this message: {e!r}", "engine-error"))
+	return plans

@@ -1,0 +1,151 @@
+"""The one interface every mailbox provider implements: connect, test, list folders, fetch changes since a cursor.
+
+Providers only talk to mail servers. They never touch the database and never change the mailbox (no Seen
+flags, no moves): they return raw messages and the cursor to store once those messages are safely filed.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+INBOUND_ONLY = "Inbound only"
+BIDIRECTIONAL = "Bidirectional"
+MANUAL_SELECTION = "Manual selection"
+
+# The IMAP keyword (and Gmail label / Outlook category name) a user sets on mail to sync it by hand.
+MANUAL_KEYWORD = "EmailSync"
+
+
+@dataclass
+class AccountConfig:
+	"""Everything a provider needs to know about an account, as plain values (the Frappe side builds it)."""
+
+	provider: str  # "IMAP", "Gmail", "Microsoft", "File"
+	address: str
+	aliases: list[str] = field(default_factory=list)
+	direction: str = INBOUND_ONLY
+	folders: list[str] = field(default_factory=list)  # empty: the provider's inbox (and Sent when bidirectional)
+	sync_start: date | None = None
+	host: str = ""
+	port: int = 0
+	security: str = "SSL"  # "SSL", "STARTTLS" or "None"
+	username: str = ""
+	password: str = ""
+	timeout: float = 30.0  # seconds, for connecting and for each server response
+	batch_size: int = 200  # messages per batch
+	batch_bytes: int = 25 * 1024 * 1024  # a batch closes once its messages reach this many bytes
+	manual_keyword: str = MANUAL_KEYWORD
+
+	@property
+	def own_addresses(self) -> set[str]:
+		return {a.strip().lower() for a in [self.address, *self.aliases] if a and a.strip()}
+
+
+@dataclass
+class Folder:
+	name: str
+	role: str = ""  # "inbox", "sent", "junk", "trash", "drafts", "archive", "all" or ""
+	selectable: bool = True
+
+
+@dataclass
+class FetchedMessage:
+	raw: bytes
+	folder: str
+	provider_id: str  # unique within the account, e.g. "INBOX/1700000000/42" for IMAP
+	from_sent_folder: bool = False
+	received_at: datetime | None = None
+	thread_id: str = ""
+
+
+@dataclass
+class Batch:
+	"""Messages plus the cursor that is true once they (and every batch before them) are committed."""
+
+	messages: list[FetchedMessage]
+	cursor: dict
+	folder: str = ""
+	remaining: int | None = None  # messages still to fetch in this run, when the provider knows
+
+
+@dataclass
+class TestResult:
+	ok: bool
+	message: str
+	folders: list[Folder] = field(default_factory=list)
+
+
+class ProviderError(Exception):
+	"""A failure a user can act on: a stable code, a plain message and what to do about it."""
+
+	code = "provider_error"
+	transient = False  # True when trying again later may work (network, throttling)
+	fix = "Check the account settings, then click Test Connection."
+
+	def __init__(self, message: str, *, fix: str | None = None, code: str | None = None):
+		super().__init__(message)
+		self.message = message
+		if fix:
+			self.fix = fix
+		if code:
+			self.code = code
+
+	def __str__(self) -> str:
+		return self.message
+
+
+class AuthenticationFailed(ProviderError):
+	code = "auth_failed"
+	fix = "Check the username and password (or reconnect the account), then click Test Connection."
+
+
+class ConnectionFailed(ProviderError):
+	code = "connection_failed"
+	transient = True
+	fix = "Check the host, port and security settings, and that the server is reachable from this site."
+
+
+class FolderMissing(ProviderError):
+	code = "folder_missing"
+	fix = "Pick the folders again from the live list on the account form."
+
+
+class Provider(ABC):
+	"""Base for IMAP, Gmail, Microsoft and file import. Use as a context manager."""
+
+	def __init__(self, config: AccountConfig):
+		self.config = config
+
+	@abstractmethod
+	def connect(self) -> None: ...
+
+	def close(self) -> None:  # noqa: B027 - providers without a session need nothing here
+		pass
+
+	@abstractmethod
+	def list_folders(self) -> list[Folder]: ...
+
+	@abstractmethod
+	def fetch(self, cursor: dict | None) -> Iterator[Batch]:
+		"""Yield batches of messages new since `cursor`, oldest first, each with the cursor that follows it."""
+
+	def test(self) -> TestResult:
+		try:
+			self.connect()
+			folders = self.list_folders()
+		except ProviderError as e:
+			return TestResult(False, f"{e.message} {e.fix}")
+		finally:
+			self.close()
+		return TestResult(True, f"Connected to {self.config.address or self.config.host}.", folders)
+
+	def __enter__(self):
+		self.connect()
+		return self
+
+	def __exit__(self, *exc):
+		self.close()
+		return False
