@@ -1,8 +1,47 @@
 # Copyright (c) 2026, Email Sync developers
 # For license information, please see license.txt
 
+import frappe
+from frappe import _
 from frappe.model.document import Document
+from frappe.utils import today
+
+from email_sync.engine.schedule import ScheduleError, parse_skip_times
+
+DEFAULT_PORTS = {"SSL": 993, "STARTTLS": 143, "None": 143}
 
 
 class EmailSyncAccount(Document):
-	pass
+	def validate(self):
+		self.email_address = (self.email_address or "").strip().lower()
+		self.validate_skip_times()
+		self.validate_imap()
+		self.validate_aliases()
+		self.set_sync_start_date()
+
+	def validate_skip_times(self):
+		try:
+			parse_skip_times(self.skip_times)
+		except ScheduleError as e:
+			frappe.throw(_("Skip Times: {0}").format(e), title=_("Invalid Skip Times"))
+
+	def validate_imap(self):
+		if self.provider != "IMAP":
+			return
+		if not self.imap_port or (self.has_value_changed("imap_security") and self.imap_port in DEFAULT_PORTS.values()):
+			self.imap_port = DEFAULT_PORTS.get(self.imap_security or "SSL", 993)
+		if self.status == "Active" and not self.imap_host:
+			frappe.throw(_("Enter the IMAP host (for example imap.example.com) before activating the account."))
+
+	def validate_aliases(self):
+		seen = {self.email_address}
+		for row in self.aliases:
+			row.alias = (row.alias or "").strip().lower()
+			if row.alias in seen:
+				frappe.throw(_("Row {0}: {1} is listed twice or is the account's own address.").format(row.idx, row.alias))
+			seen.add(row.alias)
+
+	def set_sync_start_date(self):
+		# History starts when the account is switched on, unless the admin chose an earlier date.
+		if self.status == "Active" and not self.sync_start_date:
+			self.sync_start_date = today()

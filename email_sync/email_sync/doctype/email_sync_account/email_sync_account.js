@@ -1,0 +1,101 @@
+// Copyright (c) 2026, Email Sync developers
+// For license information, please see license.txt
+
+frappe.ui.form.on("Email Sync Account", {
+	refresh(frm) {
+		if (frm.is_new()) return;
+		frm.add_custom_button(__("Sync Now"), () => email_sync_account.sync_now(frm));
+		frm.add_custom_button(__("Test Connection"), () => email_sync_account.test_connection(frm));
+		email_sync_account.show_health(frm);
+		email_sync_account.listen_for_progress(frm);
+	},
+});
+
+const email_sync_account = {
+	sync_now(frm) {
+		frappe
+			.xcall("email_sync.api.sync_now", { account: frm.doc.name })
+			.then(() => frappe.show_alert({ message: __("Sync started"), indicator: "blue" }));
+	},
+
+	test_connection(frm) {
+		frappe
+			.xcall("email_sync.api.test_connection", { account: frm.doc.name }, "POST", {
+				freeze: true,
+				freeze_message: __("Connecting…"),
+			})
+			.then((r) => {
+				if (!r.ok) {
+					frappe.msgprint({ title: __("Connection failed"), message: r.message, indicator: "red" });
+					return;
+				}
+				email_sync_account.offer_folders(frm, r);
+			});
+	},
+
+	offer_folders(frm, result) {
+		const chosen = new Set((frm.doc.folders || []).map((row) => row.folder_name));
+		const dialog = new frappe.ui.Dialog({
+			title: __("Connected: choose folders to sync"),
+			fields: [
+				{ fieldtype: "HTML", options: `<p class="text-success">${frappe.utils.escape_html(result.message)}</p>` },
+				{
+					fieldname: "folders",
+					fieldtype: "MultiCheck",
+					label: __("Folders"),
+					options: result.folders
+						.filter((f) => f.role !== "junk")
+						.map((f) => ({
+							label: f.role ? `${f.name} (${f.role})` : f.name,
+							value: f.name,
+							checked: chosen.has(f.name),
+						})),
+				},
+			],
+			primary_action_label: __("Use these folders"),
+			primary_action(values) {
+				frm.clear_table("folders");
+				const roles = Object.fromEntries(result.folders.map((f) => [f.name, f.role]));
+				(values.folders || []).forEach((name) => frm.add_child("folders", { folder_name: name, role: roles[name] || "" }));
+				frm.refresh_field("folders");
+				frm.dirty();
+				dialog.hide();
+			},
+		});
+		dialog.show();
+	},
+
+	show_health(frm) {
+		const d = frm.doc;
+		if (d.status === "Error" || (d.consecutive_failures || 0) > 0) {
+			frm.dashboard.set_headline_alert(
+				`<b>${frappe.utils.escape_html(d.last_error || __("The last sync failed."))}</b><br>${frappe.utils.escape_html(d.last_error_fix || "")}`,
+				d.status === "Error" ? "red" : "yellow"
+			);
+		} else if (d.last_success) {
+			frm.dashboard.set_headline_alert(
+				__("Healthy: last synced {0}, {1} emails filed.", [frappe.datetime.comment_when(d.last_success), d.emails_synced || 0]),
+				"green"
+			);
+		}
+	},
+
+	listen_for_progress(frm) {
+		if (frm.__email_sync_listening) return;
+		frm.__email_sync_listening = true;
+		frappe.realtime.on("email_sync_progress", (data) => {
+			if (data.account !== frm.doc.name) return;
+			if (data.done) {
+				frm.dashboard.hide_progress();
+				frm.reload_doc();
+				return;
+			}
+			const done = data.fetched || 0;
+			const total = done + (data.remaining || 0);
+			frm.dashboard.show_progress(__("Syncing"), total ? (done / total) * 100 : 0,
+				__("{0} fetched: {1} filed, {2} skipped, {3} for review, {4} errors", [
+					done, data.filed, data.skipped, data.needs_review, data.failed,
+				]));
+		});
+	},
+};

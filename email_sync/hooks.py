@@ -1,0 +1,18 @@
+app_name = "email_sync"
+app_title = "Email Sync"
+app_publisher = "Email Sync developers"
+app_description = "Sync Gmail, Microsoft 365 and IMAP mailboxes onto ERPNext Customers, Contacts and Issues"
+app_email = "developers@email-sync.invalid"
+app_license = "MIT"
+required_apps = ["frappe", "erpnext"]
+
+after_install = "email_sync.install.after_install"
+
+scheduler_events = {
+	# One cheap dispatcher a minute; it enqueues a job for each account that is due (see sync/dispatcher.py).
+	"cron": {"* * * * *": ["email_sync.sync.dispatcher.dispatch"]},
+	"daily": ["email_sync.sync.housekeeping.delete_old_logs"],
+}
+
+# A Synced Email keeps pointing at what it filed; deleting that Communication or Issue must not be blocked.
+ignore_links_on_delete = ["Synced Email"]

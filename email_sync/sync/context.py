@@ -1,0 +1,92 @@
+"""Everything a sync run reads from the site, turned into the engine's and the provider's plain objects."""
+
+from __future__ import annotations
+
+import json
+
+import frappe
+
+from email_sync.engine import NEEDS_REVIEW, SKIPPED, BlacklistEntry, Context, Directory, Filter, RuleError, RuleSet
+from email_sync.providers import AccountConfig, ProviderError
+
+
+def account_config(account) -> AccountConfig:
+	"""The provider's view of an Email Sync Account document."""
+	return AccountConfig(
+		provider=account.provider,
+		address=(account.email_address or "").strip().lower(),
+		aliases=[row.alias.strip().lower() for row in account.aliases if row.alias],
+		direction=account.direction or "Inbound only",
+		folders=[row.folder_name for row in account.folders if row.folder_name],
+		sync_start=frappe.utils.getdate(account.sync_start_date) if account.sync_start_date else None,
+		host=(account.imap_host or "").strip(),
+		port=int(account.imap_port or 0),
+		security=account.imap_security or "SSL",
+		username=(account.username or account.email_address or "").strip(),
+		password=account.get_password("password", raise_exception=False) or "",
+		timeout=float(account.connection_timeout or 30),
+		batch_size=int(account.batch_size or 200),
+	)
+
+
+def load_cursor(account) -> dict:
+	try:
+		return json.loads(account.sync_cursor or "{}")
+	except ValueError:
+		return {}
+
+
+def load_directory(internal_domains: list[str]) -> Directory:
+	"""Every Contact address (primary and additional), Contact -> Customer links and system users: 3 queries."""
+	contact_emails = frappe.db.sql(
+		"""select parent, lower(trim(email_id)) from `tabContact Email`
+		where parenttype = 'Contact' and ifnull(email_id, '') != ''
+		union select name, lower(trim(email_id)) from `tabContact` where ifnull(email_id, '') != ''"""
+	)
+	contact_customers = frappe.db.sql(
+		"""select parent, link_name from `tabDynamic Link`
+		where parenttype = 'Contact' and link_doctype = 'Customer'"""
+	)
+	users = frappe.db.sql_list(
+		"""select lower(email) from `tabUser`
+		where user_type = 'System User' and enabled = 1 and ifnull(email, '') != ''"""
+	)
+	return Directory.build(contact_emails, contact_customers, users, internal_domains)
+
+
+def load_rules(account_name: str) -> RuleSet:
+	blacklist = [
+		BlacklistEntry(row.entry, row.reason or "")
+		for row in frappe.get_all("Email Sync Blacklist", fields=["entry", "reason"])
+	]
+	filters = []
+	for row in frappe.get_all(
+		"Email Sync Filter",
+		filters={"enabled": 1},
+		or_filters=[["account", "is", "not set"], ["account", "=", account_name]],
+		fields=["name", "filter_type", "match_field", "operator", "value"],
+	):
+		try:
+			filters.append(Filter(row.name, row.filter_type, row.match_field, row.operator, row.value or ""))
+		except RuleError as e:
+			raise ProviderError(str(e), code="bad_filter", fix=f"Correct or disable the filter {row.name}.") from e
+	return RuleSet(blacklist, filters)
+
+
+def load_settings():
+	return frappe.get_cached_doc("Email Sync Settings")
+
+
+def internal_domains(settings) -> list[str]:
+	return [d.strip() for d in (settings.internal_domains or "").replace(",", "\n").splitlines() if d.strip()]
+
+
+def load_context(account, config: AccountConfig) -> Context:
+	settings = load_settings()
+	return Context(
+		directory=load_directory(internal_domains(settings)),
+		rules=load_rules(account.name),
+		own_addresses=config.own_addresses,
+		unmatched_action=SKIPPED if settings.unmatched_action == "Skip" else NEEDS_REVIEW,
+		skip_auto_submitted=bool(settings.skip_auto_submitted),
+	)

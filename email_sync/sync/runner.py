@@ -1,0 +1,167 @@
+"""One sync run of one account: provider -> engine -> writer, batch by batch, with its log and health.
+
+This is the background job (see tasks.py). It never raises: a failure is recorded on the account and in
+the Sync Log with what to do about it, and the account cools off (or stops, after max tries).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import frappe
+from frappe.utils import add_to_date, now_datetime
+
+from email_sync.engine import ERROR, FILED, NEEDS_REVIEW, SKIPPED, parse_message, plan_messages
+from email_sync.providers import ProviderError, get_provider
+from email_sync.sync.context import account_config, load_context, load_cursor, load_settings
+from email_sync.sync.writer import Item, write_batch
+
+PROGRESS_EVENT = "email_sync_progress"
+
+
+def sync_account(account: str, trigger: str = "Scheduler") -> dict:
+	"""Sync `account` now. Returns the run's counts; also recorded in an Email Sync Log row."""
+	if not _acquire(account):
+		return {"status": "Skipped", "reason": "A sync of this account is already running."}
+	try:
+		return _run(account, trigger)
+	finally:
+		_release(account)
+
+
+def _run(account_name: str, trigger: str) -> dict:
+	account = frappe.get_doc("Email Sync Account", account_name)
+	log = _start_log(account_name, trigger)
+	counts: Counter = Counter()
+	started = time.monotonic()
+	try:
+		config = account_config(account)
+		context = load_context(account, config)
+		snippet_length = int(load_settings().snippet_length or 200)
+		with get_provider(config) as provider:
+			for batch in provider.fetch(load_cursor(account)):
+				counts["fetched"] += len(batch.messages)
+				plans = plan_messages(
+					((parse_message(m.raw), m.from_sent_folder) for m in batch.messages), context
+				)
+				items = [Item(fetched, plan) for fetched, plan in zip(batch.messages, plans, strict=True)]
+				counts.update(write_batch(account_name, items, batch.cursor, snippet_length))
+				_publish_progress(account_name, counts, batch.remaining)
+	except ProviderError as e:
+		frappe.db.rollback()
+		_record_failure(account_name, log, counts, e.code, e.message, e.fix, started)
+	except Exception as e:
+		frappe.db.rollback()
+		error_log = frappe.log_error(title=f"Email Sync failed for {account_name}")
+		_record_failure(
+			account_name,
+			log,
+			counts,
+			"unexpected_error",
+			f"Unexpected error: {e!r}",
+			f"See Error Log {error_log.name}; the sync will try again after the cool-off.",
+			started,
+		)
+	else:
+		_record_success(account_name, log, counts, started)
+	_publish_progress(account_name, counts, 0, done=True)
+	return dict(counts)
+
+
+def _acquire(account: str) -> bool:
+	# A database lock, not a flag: it is released by itself if the worker dies mid-run.
+	return bool(frappe.db.sql("select get_lock(%s, 0)", (_lock_name(account),))[0][0])
+
+
+def _release(account: str) -> None:
+	frappe.db.sql("select release_lock(%s)", (_lock_name(account),))
+
+
+def _lock_name(account: str) -> str:
+	return f"email_sync:{frappe.local.site}:{account}"[:64]
+
+
+def _start_log(account: str, trigger: str) -> str:
+	log = frappe.get_doc(
+		{
+			"doctype": "Email Sync Log",
+			"account": account,
+			"status": "Running",
+			"triggered_by": trigger,
+			"started": now_datetime(),
+		}
+	).insert(ignore_permissions=True)
+	frappe.db.commit()
+	return log.name
+
+
+def _log_counts(counts: Counter, started: float) -> dict:
+	return {
+		"fetched": counts["fetched"],
+		"filed": counts[FILED],
+		"skipped": counts[SKIPPED],
+		"needs_review": counts[NEEDS_REVIEW],
+		"failed": counts[ERROR],
+		"already_synced": counts["already_synced"],
+		"finished": now_datetime(),
+		"duration": round(time.monotonic() - started, 2),
+	}
+
+
+def _record_success(account: str, log: str, counts: Counter, started: float) -> None:
+	status = "Partial" if counts[ERROR] else "Success"
+	frappe.db.set_value("Email Sync Log", log, {"status": status, **_log_counts(counts, started)})
+	values = {"last_success": now_datetime(), "last_sync": now_datetime(), "consecutive_failures": 0}
+	values["next_sync_after"] = None
+	if frappe.db.get_value("Email Sync Account", account, "status") == "Error":
+		values["status"] = "Active"  # a successful run (e.g. Sync Now after a fix) revives the account
+	frappe.db.set_value("Email Sync Account", account, values, update_modified=False)
+	frappe.db.commit()
+
+
+def _record_failure(account: str, log: str, counts, code: str, message: str, fix: str, started: float):
+	frappe.db.set_value(
+		"Email Sync Log",
+		log,
+		{"status": "Failed", "error_code": code, "error": message, "fix": fix, **_log_counts(counts, started)},
+	)
+	row = frappe.db.get_value(
+		"Email Sync Account",
+		account,
+		["consecutive_failures", "error_count", "max_tries", "cool_off_minutes", "status"],
+		as_dict=True,
+	)
+	failures = (row.consecutive_failures or 0) + 1
+	values = {
+		"consecutive_failures": failures,
+		"error_count": (row.error_count or 0) + 1,
+		"last_error": message,
+		"last_error_code": code,
+		"last_error_fix": fix,
+		"last_sync": now_datetime(),
+		"next_sync_after": add_to_date(now_datetime(), minutes=row.cool_off_minutes or 10),
+	}
+	if failures >= (row.max_tries or 3) and row.status == "Active":
+		values["status"] = "Error"
+		values["last_error_fix"] = f"{fix} Automatic sync stopped after {failures} failed tries: fix the cause, then click Sync Now."
+	frappe.db.set_value("Email Sync Account", account, values, update_modified=False)
+	frappe.db.commit()
+
+
+def _publish_progress(account: str, counts: Counter, remaining: int | None, done: bool = False) -> None:
+	frappe.publish_realtime(
+		PROGRESS_EVENT,
+		{
+			"account": account,
+			"fetched": counts["fetched"],
+			"filed": counts[FILED],
+			"skipped": counts[SKIPPED],
+			"needs_review": counts[NEEDS_REVIEW],
+			"failed": counts[ERROR],
+			"remaining": remaining,
+			"done": done,
+		},
+		doctype="Email Sync Account",
+		docname=account,
+	)

@@ -1,0 +1,228 @@
+"""The only place that persists a batch: Synced Emails, Communications, their timeline links, the cursor.
+
+One transaction per batch, committed after the cursor moves, so a crash anywhere leaves either the whole
+batch with its cursor or neither. Rows are written in bulk (a handful of queries per batch, not dozens per
+message) and named from the message's identity, so writing the same mail again is a no-op:
+- a Synced Email is named from (account, identity): one row per message per account;
+- a Communication is named from the identity alone: the same mail in two mailboxes is filed once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass
+
+import frappe
+from frappe.utils import escape_html, now_datetime
+from frappe.utils.data import convert_utc_to_system_timezone
+from frappe.utils.html_utils import sanitize_html
+
+from email_sync.engine import ERROR, FILED, OUTBOUND, Plan
+from email_sync.providers import FetchedMessage
+
+STANDARD = ("name", "creation", "modified", "modified_by", "owner", "docstatus", "idx")
+SYNCED_FIELDS = (
+	*STANDARD,
+	"account", "status", "direction", "subject", "sender", "sender_name", "email_date", "recipients", "cc",
+	"decision_rule", "reason", "confidence", "matched_contacts", "matched_customers", "communication",
+	"snippet", "attachment_count", "size", "message_id", "in_reply_to", "message_references", "email_key",
+	"folder", "provider_id", "received_at", "parse_defects",
+)  # fmt: skip
+COMMUNICATION_FIELDS = (
+	*STANDARD,
+	"subject", "communication_medium", "communication_type", "sent_or_received", "status", "email_status",
+	"sender", "sender_full_name", "recipients", "cc", "content", "text_content", "communication_date",
+	"message_id", "has_attachment", "seen",
+)  # fmt: skip
+LINK_FIELDS = (*STANDARD, "parent", "parenttype", "parentfield", "link_doctype", "link_name", "link_title")
+
+
+@dataclass
+class Item:
+	fetched: FetchedMessage
+	plan: Plan
+
+
+def synced_email_name(account: str, key: str) -> str:
+	return _digest(f"{account}\x1f{key}")
+
+
+def communication_name(key: str) -> str:
+	return key[:20]
+
+
+def write_batch(account: str, items: list[Item], cursor: dict, snippet_length: int = 200) -> Counter:
+	"""Persist one batch and its cursor, then commit. Returns counts by status, plus 'already_synced'."""
+	counts: Counter = Counter()
+	fresh = _not_yet_synced(account, items, counts)
+	try:
+		_insert(account, fresh, snippet_length)
+	except Exception:
+		# Something in the batch did not fit (a value too long, a database refusal): file what can be
+		# filed one message at a time, and record the rest as errors with the reason.
+		frappe.db.rollback()
+		fresh = _insert_one_by_one(account, fresh, snippet_length)
+	for item in fresh:
+		counts[item.plan.status] += 1
+	frappe.db.set_value(
+		"Email Sync Account",
+		account,
+		{"sync_cursor": json.dumps(cursor, sort_keys=True), "last_sync": now_datetime()},
+		update_modified=False,
+	)
+	frappe.db.sql(
+		"update `tabEmail Sync Account` set emails_synced = ifnull(emails_synced, 0) + %s where name = %s",
+		(counts[FILED], account),
+	)
+	frappe.db.commit()
+	return counts
+
+
+def _not_yet_synced(account: str, items: list[Item], counts: Counter) -> list[Item]:
+	by_name: dict[str, Item] = {}
+	for item in items:
+		by_name.setdefault(synced_email_name(account, item.plan.message.key), item)
+	counts["already_synced"] += len(items) - len(by_name)  # the same mail twice in one batch (two folders)
+	if not by_name:
+		return []
+	existing = set(
+		frappe.get_all("Synced Email", filters={"name": ("in", list(by_name))}, pluck="name", order_by=None)
+	)
+	counts["already_synced"] += len(existing)
+	return [item for name, item in by_name.items() if name not in existing]
+
+
+def _insert_one_by_one(account: str, items: list[Item], snippet_length: int) -> list[Item]:
+	written = []
+	for item in items:
+		frappe.db.savepoint("email_sync_item")
+		try:
+			_insert(account, [item], snippet_length)
+		except Exception as e:
+			frappe.db.rollback(save_point="email_sync_item")
+			item = Item(item.fetched, _as_error(item.plan, f"Could not be saved: {e}"))
+			_insert(account, [item], snippet_length)
+		written.append(item)
+	return written
+
+
+def _as_error(plan: Plan, reason: str) -> Plan:
+	return Plan(plan.message, ERROR, reason[:1000], "write-error", plan.direction)
+
+
+def _insert(account: str, items: list[Item], snippet_length: int) -> None:
+	if not items:
+		return
+	now = now_datetime()
+	user = frappe.session.user
+	filed = [item for item in items if item.plan.status == FILED]
+	communications = {communication_name(i.plan.message.key): i for i in filed}
+
+	frappe.db.bulk_insert(
+		"Communication",
+		COMMUNICATION_FIELDS,
+		[_communication_row(name, item, now, user) for name, item in communications.items()],
+		ignore_duplicates=True,  # filed already from another mailbox: that Communication stands
+	)
+	frappe.db.bulk_insert(
+		"Communication Link",
+		LINK_FIELDS,
+		[row for name, item in communications.items() for row in _link_rows(name, item.plan, now, user)],
+		ignore_duplicates=True,
+	)
+	frappe.db.bulk_insert(
+		"Synced Email",
+		SYNCED_FIELDS,
+		[_synced_row(account, item, now, user, snippet_length) for item in items],
+		ignore_duplicates=True,
+	)
+
+
+def _communication_row(name: str, item: Item, now, user: str) -> tuple:
+	message, plan = item.plan.message, item.plan
+	sender = message.sender
+	return (
+		name, now, now, user, user, 0, 0,
+		message.subject or "(no subject)",
+		"Email",
+		"Communication",
+		"Sent" if plan.direction == OUTBOUND else "Received",
+		"Linked",
+		"Open",
+		_cut(sender.email if sender else "", 255),
+		_cut(sender.name if sender else "", 140),
+		", ".join(a.email for a in message.to),
+		", ".join(a.email for a in message.cc),
+		_content(message),
+		message.text,
+		_local_time(message.date or item.fetched.received_at) or now,
+		message.message_id or None,
+		1 if message.attachments else 0,
+		1 if plan.direction == OUTBOUND else 0,
+	)  # fmt: skip
+
+
+def _link_rows(communication: str, plan: Plan, now, user: str):
+	links = [("Contact", c) for c in plan.contacts] + [("Customer", c) for c in plan.customers]
+	for idx, (doctype, link) in enumerate(links, start=1):
+		yield (
+			_digest(f"{communication}\x1f{doctype}\x1f{link}"), now, now, user, user, 0, idx,
+			communication, "Communication", "timeline_links", doctype, link, link,
+		)  # fmt: skip
+
+
+def _synced_row(account: str, item: Item, now, user: str, snippet_length: int) -> tuple:
+	message, plan, fetched = item.plan.message, item.plan, item.fetched
+	sender = message.sender
+	return (
+		synced_email_name(account, message.key), now, now, user, user, 0, 0,
+		account,
+		plan.status,
+		plan.direction,
+		message.subject,
+		_cut(sender.email if sender else "", 140),
+		_cut(sender.name if sender else "", 140),
+		_local_time(message.date or fetched.received_at),
+		_cut(", ".join(a.email for a in message.to), 60000),
+		_cut(", ".join(a.email for a in message.cc), 60000),
+		_cut(plan.rule, 140),
+		plan.reason,
+		plan.confidence,
+		"\n".join(plan.contacts),
+		"\n".join(plan.customers),
+		communication_name(message.key) if plan.status == FILED else None,
+		message.snippet(snippet_length),
+		len(message.attachments),
+		message.size,
+		_cut(message.message_id, 255),
+		_cut(message.in_reply_to, 255),
+		_cut(" ".join(message.references), 60000),
+		message.key,
+		_cut(fetched.folder, 140),
+		_cut(fetched.provider_id, 255),
+		_local_time(fetched.received_at),
+		"\n".join(message.defects)[:10000],
+	)  # fmt: skip
+
+
+def _content(message) -> str:
+	# Communication.content is rendered as HTML in the desk: never store a sender's HTML unsanitised.
+	if message.html:
+		return sanitize_html(message.html, linkify=False)
+	return escape_html(message.text).replace("\n", "<br>")
+
+
+def _local_time(utc):
+	if not utc:
+		return None
+	return convert_utc_to_system_timezone(utc).replace(tzinfo=None)
+
+
+def _cut(value: str, length: int) -> str:
+	return (value or "")[:length]
+
+
+def _digest(value: str) -> str:
+	return hashlib.sha1(value.encode("utf-8", "surrogatepass")).hexdigest()[:20]
