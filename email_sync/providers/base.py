@@ -7,7 +7,7 @@ flags, no moves): they return raw messages and the cursor to store once those me
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -17,6 +17,19 @@ MANUAL_SELECTION = "Manual selection"
 
 # The IMAP keyword (and Gmail label / Outlook category name) a user sets on mail to sync it by hand.
 MANUAL_KEYWORD = "EmailSync"
+
+
+@dataclass
+class OAuthTokens:
+	"""OAuth client and tokens for Gmail and Microsoft (and IMAP XOAUTH2). Secrets stay out of logs and reprs."""
+
+	client_id: str
+	client_secret: str = field(default="", repr=False)
+	refresh_token: str = field(default="", repr=False)
+	access_token: str = field(default="", repr=False)
+	expires_at: float = 0.0  # epoch seconds when access_token lapses; 0 = unknown
+	tenant: str = ""  # Microsoft: a tenant id, "organizations" or "consumers"
+	scopes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -38,6 +51,13 @@ class AccountConfig:
 	batch_size: int = 200  # messages per batch
 	batch_bytes: int = 25 * 1024 * 1024  # a batch closes once its messages reach this many bytes
 	manual_keyword: str = MANUAL_KEYWORD
+	oauth: OAuthTokens | None = None
+	# Where the provider's API and token endpoints live; empty means the real Google/Microsoft hosts.
+	# Tests point these at local emulators.
+	api_base: str = ""
+	auth_base: str = ""
+	# Called with the refreshed tokens whenever a provider refreshes them, so the caller can store them.
+	on_tokens_refreshed: Callable[[OAuthTokens], None] | None = field(default=None, repr=False)
 
 	@property
 	def own_addresses(self) -> set[str]:
@@ -111,6 +131,34 @@ class ConnectionFailed(ProviderError):
 class FolderMissing(ProviderError):
 	code = "folder_missing"
 	fix = "Pick the folders again from the live list on the account form."
+
+
+class AccessRevoked(ProviderError):
+	code = "access_revoked"
+	fix = "Access was revoked or has expired: click Reconnect on the account and sign in again."
+
+
+class MissingScopes(ProviderError):
+	code = "missing_scopes"
+	fix = "Click Reconnect and grant every permission the consent screen asks for."
+
+
+class MailboxNotHosted(ProviderError):
+	code = "mailbox_not_hosted"
+	fix = "This address's mailbox is not hosted by the chosen provider: pick the right provider, or use IMAP."
+
+
+class AccountClosed(ProviderError):
+	code = "account_closed"
+	fix = "The mailbox was closed or suspended at the provider: disconnect this account, or ask its administrator."
+
+
+class Throttled(ProviderError):
+	"""The provider asked us to slow down and kept asking after the retries we allow ourselves in one run."""
+
+	code = "throttled"
+	transient = True
+	fix = "The provider is limiting requests; the sync resumes from where it stopped after the cool-off."
 
 
 class Provider(ABC):
