@@ -46,7 +46,7 @@ class AccountConfig:
 	port: int = 0
 	security: str = "SSL"  # "SSL", "STARTTLS" or "None"
 	username: str = ""
-	password: str = ""
+	password: str = field(default="", repr=False)
 	timeout: float = 30.0  # seconds, for connecting and for each server response
 	batch_size: int = 200  # messages per batch
 	batch_bytes: int = 25 * 1024 * 1024  # a batch closes once its messages reach this many bytes
