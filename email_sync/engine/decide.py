@@ -7,8 +7,13 @@ The rules run in this order; the first that decides wins:
   4. auto-submitted    auto-replies, bulk mail, bounces          -> Skipped (when the setting is on)
   5. exclude filters   any enabled exclude filter matches        -> Skipped
   6. include filters   some exist and none matches               -> Skipped
-  7. matching          no Contact has any of its addresses       -> Needs Review (or Skipped, per setting)
-  8. matched           linked to every matching Contact and their Customers -> Filed
+  7. matching          every Contact with any of its addresses is linked, with their Customers; an unknown
+                       address at a domain that exactly one Customer claims becomes a new Contact of it
+                                                                 -> Filed
+  8. near variant      an address one letter or a +tag away from a known one (80%) -> Needs Review
+                       (or Filed at 80% when the admin accepts variants); no Contact is created for it
+  9. domain conflict   an unknown address at a domain two Customers claim        -> Needs Review
+ 10. unknown           nobody known                               -> Needs Review (or Skipped, per setting)
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from email_sync.engine.model import (
 	NEEDS_REVIEW,
 	OUTBOUND,
 	SKIPPED,
+	Address,
 	Message,
+	NewContact,
 	Plan,
 )
 from email_sync.engine.rules import RuleSet
@@ -39,6 +46,8 @@ class Context:
 	own_addresses: set[str] = field(default_factory=set)  # the account's address and aliases
 	unmatched_action: str = NEEDS_REVIEW  # or SKIPPED
 	skip_auto_submitted: bool = True
+	create_contacts: bool = True  # from customer domains
+	accept_variants: bool = False
 
 
 def direction_of(message: Message, own_addresses: set[str], from_sent_folder: bool = False) -> str:
@@ -83,26 +92,65 @@ def plan_message(message: Message, context: Context, from_sent_folder: bool = Fa
 		return plan(SKIPPED, "No include filter matches this email.", "include-filters")
 
 	match = context.directory.match(participants, exclude=context.own_addresses)
-	if not match.contacts:
-		addresses = ", ".join(a.email for a in participants if a.email not in context.own_addresses) or "none"
-		reason = f"No Contact has any of its addresses ({addresses})."
-		if match.users_skipped:
-			reason += f" Addresses of system users are never matched: {', '.join(match.users_skipped)}."
-		status = NEEDS_REVIEW if context.unmatched_action == NEEDS_REVIEW else SKIPPED
-		return plan(status, reason, "unmatched")
+	new_contacts = _new_contacts(match, context) if context.create_contacts else []
+	if match.contacts or new_contacts:
+		result = plan(FILED, _matched_reason(match, new_contacts, include_hit), "matched" if match.contacts else "domain")
+		result.contacts = match.contacts
+		result.customers = list(dict.fromkeys([*match.customers, *(c.customer for c in new_contacts)]))
+		result.new_contacts = new_contacts
+		result.confidence = 100
+		return result
 
-	result = plan(FILED, _matched_reason(match, include_hit), "matched")
-	result.contacts = match.contacts
-	result.customers = match.customers
-	result.confidence = 100
-	return result
+	if match.variants:
+		address, known = next(iter(match.variants.items()))
+		contacts = context.directory.contacts_by_email[known]
+		reason = f"{address} looks like {known} ({', '.join(contacts)}) but is not the same address."
+		if not context.accept_variants:
+			result = plan(NEEDS_REVIEW, reason + " Confirm it to file the email.", "variant")
+			result.confidence = 80
+			return result
+		exact = context.directory.match([Address(known)], exclude=context.own_addresses)
+		result = plan(FILED, reason + " Near variants are accepted.", "variant")
+		result.contacts, result.customers, result.confidence = exact.contacts, exact.customers, 80
+		return result
+
+	conflicts = {a: c for a, c in match.domain_customers.items() if len(c) > 1}
+	if conflicts:
+		address, customers = next(iter(conflicts.items()))
+		return plan(
+			NEEDS_REVIEW,
+			f"The domain of {address} is claimed by several Customers ({', '.join(customers)}): choose one.",
+			"domain-conflict",
+		)
+
+	addresses = ", ".join(a.email for a in participants if a.email not in context.own_addresses) or "none"
+	reason = f"No Contact has any of its addresses ({addresses})."
+	if match.users_skipped:
+		reason += f" Addresses of system users are never matched: {', '.join(match.users_skipped)}."
+	status = NEEDS_REVIEW if context.unmatched_action == NEEDS_REVIEW else SKIPPED
+	return plan(status, reason, "unmatched")
 
 
-def _matched_reason(match, include_hit) -> str:
-	pairs = "; ".join(f"{email} is {', '.join(contacts)}" for email, contacts in match.matched.items())
-	reason = f"Exact address match: {pairs}."
+def _new_contacts(match, context: Context) -> list[NewContact]:
+	created = []
+	for address in match.unknown:
+		customers = match.domain_customers.get(address.email, [])
+		# A near variant of a known address is more likely a typo than a new person.
+		if len(customers) == 1 and address.email not in match.variants:
+			created.append(NewContact(address.email, address.name, customers[0]))
+	return created
+
+
+def _matched_reason(match, new_contacts: list[NewContact], include_hit) -> str:
+	reasons = []
+	if match.matched:
+		pairs = "; ".join(f"{email} is {', '.join(contacts)}" for email, contacts in match.matched.items())
+		reasons.append(f"Exact address match: {pairs}.")
 	if match.customers:
-		reason += f" Customer: {', '.join(match.customers)}."
+		reasons.append(f"Customer: {', '.join(match.customers)}.")
+	for c in new_contacts:
+		reasons.append(f"New Contact for {c.email}: its domain belongs to Customer {c.customer}.")
+	reason = " ".join(reasons)
 	if include_hit:
 		reason += f" Included by filter {include_hit.name}."
 	return reason

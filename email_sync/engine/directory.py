@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from email_sync.engine.addresses import FREE_MAIL_DOMAINS, canonical, within_one_edit
 from email_sync.engine.model import Address
 
 
@@ -18,6 +19,10 @@ class Match:
 	customers: list[str] = field(default_factory=list)
 	matched: dict[str, list[str]] = field(default_factory=dict)  # address -> contacts
 	users_skipped: list[str] = field(default_factory=list)  # addresses that belong to system users
+	# Unknown addresses, and what could still be said of them:
+	variants: dict[str, str] = field(default_factory=dict)  # address -> the known address it nearly is
+	domain_customers: dict[str, list[str]] = field(default_factory=dict)  # address -> Customers of its domain
+	unknown: list[Address] = field(default_factory=list)
 
 
 @dataclass
@@ -26,6 +31,10 @@ class Directory:
 	customers_by_contact: dict[str, list[str]] = field(default_factory=dict)
 	user_emails: set[str] = field(default_factory=set)
 	internal_domains: set[str] = field(default_factory=set)
+	customers_by_domain: dict[str, list[str]] = field(default_factory=dict)
+	free_mail_domains: frozenset[str] = FREE_MAIL_DOMAINS
+	_by_canonical: dict[str, str] | None = field(default=None, repr=False)
+	_locals: dict[tuple[str, int], list[str]] | None = field(default=None, repr=False)
 
 	@classmethod
 	def build(
@@ -34,12 +43,21 @@ class Directory:
 		contact_customers: Iterable[tuple[str, str]] = (),
 		user_emails: Iterable[str] = (),
 		internal_domains: Iterable[str] = (),
+		customer_domains: Iterable[tuple[str, str]] = (),
+		extra_free_mail_domains: Iterable[str] = (),
 	) -> Directory:
-		"""From (contact, email) and (contact, customer) pairs, as the database returns them."""
+		"""From (contact, email), (contact, customer) and (customer, domain) pairs, as the database returns them."""
 		directory = cls(
 			user_emails={e.strip().lower() for e in user_emails if e},
 			internal_domains={d.strip().lower().lstrip("@") for d in internal_domains if d and d.strip()},
+			free_mail_domains=FREE_MAIL_DOMAINS | {d.strip().lower() for d in extra_free_mail_domains if d},
 		)
+		for customer, domain in customer_domains:
+			domain = (domain or "").strip().lower().lstrip("@")
+			if domain and domain not in directory.free_mail_domains:
+				customers = directory.customers_by_domain.setdefault(domain, [])
+				if customer not in customers:
+					customers.append(customer)
 		for contact, email in contact_emails:
 			if not email:
 				continue
@@ -68,6 +86,7 @@ class Directory:
 				continue
 			contacts = self.contacts_by_email.get(email)
 			if not contacts:
+				self._explain_unknown(address, result)
 				continue
 			result.matched[email] = contacts
 			for contact in contacts:
@@ -77,3 +96,39 @@ class Directory:
 					if customer not in result.customers:
 						result.customers.append(customer)
 		return result
+
+	def _explain_unknown(self, address: Address, result: Match) -> None:
+		result.unknown.append(address)
+		variant = self.variant_of(address.email)
+		if variant:
+			result.variants[address.email] = variant
+		customers = self.customers_by_domain.get(address.domain)
+		if customers and not self.is_internal(address):
+			result.domain_customers[address.email] = customers
+
+	def variant_of(self, email: str) -> str:
+		"""A known address this one is nearly: same mailbox by provider rules, or a one-letter typo at the
+		same (non-free-mail) domain. "" when there is none or more than one candidate."""
+		if self._by_canonical is None:
+			self._index_variants()
+		known = self._by_canonical.get(canonical(email))
+		if known and known != email:
+			return known
+		local, _, domain = email.rpartition("@")
+		if domain in self.free_mail_domains or len(local) < 4:
+			return ""  # short or free-mail local parts are too often different people
+		candidates = [
+			f"{other}@{domain}"
+			for size in (len(local) - 1, len(local), len(local) + 1)
+			for other in self._locals.get((domain, size), ())
+			if within_one_edit(local, other)
+		]
+		return candidates[0] if len(candidates) == 1 else ""
+
+	def _index_variants(self) -> None:
+		# Built on first use: a run that only sees exact matches never pays for it.
+		self._by_canonical, self._locals = {}, {}
+		for email in self.contacts_by_email:
+			self._by_canonical.setdefault(canonical(email), email)
+			local, _, domain = email.rpartition("@")
+			self._locals.setdefault((domain, len(local)), []).append(local)

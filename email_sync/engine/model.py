@@ -90,6 +90,15 @@ INBOUND = "Inbound"
 OUTBOUND = "Outbound"
 
 
+@dataclass(frozen=True)
+class NewContact:
+	"""A Contact to create for an unknown address at a domain that one Customer claims."""
+
+	email: str
+	name: str
+	customer: str
+
+
 @dataclass
 class Plan:
 	"""What to do with one message and why. The Frappe side carries it out, nothing more."""
@@ -101,7 +110,8 @@ class Plan:
 	direction: str = INBOUND
 	contacts: list[str] = field(default_factory=list)
 	customers: list[str] = field(default_factory=list)
-	confidence: int = 0  # 100 for exact address matches
+	confidence: int = 0  # 100 for exact address matches, 80 for near variants
+	new_contacts: list[NewContact] = field(default_factory=list)
 
 	@property
 	def files(self) -> bool:
@@ -117,4 +127,5 @@ class Plan:
 			"contacts": self.contacts,
 			"customers": self.customers,
 			"confidence": self.confidence,
+			"new_contacts": [asdict(c) for c in self.new_contacts],
 		}

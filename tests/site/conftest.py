@@ -1,0 +1,60 @@
+"""Tier 2: the Frappe suite, run with pytest inside the bench's Python from the bench's sites folder.
+
+It talks to the real site (EMAIL_SYNC_SITE) and a real Dovecot on 127.0.0.1. Sync runs commit, so tests
+create their own uniquely named records instead of relying on a rollback.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "providers"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import frappe  # noqa: E402
+from dovecot import Dovecot, DovecotUnavailable  # noqa: E402
+
+INTERNAL_DOMAIN = "ourco.example"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def site():
+	name = os.environ.get("EMAIL_SYNC_SITE")
+	if not name:
+		pytest.exit("Set EMAIL_SYNC_SITE (tests/run does) and run from the bench's sites folder.", returncode=2)
+	frappe.init(site=name, sites_path=os.getcwd())
+	frappe.connect()
+	frappe.set_user("Administrator")
+	if "email_sync" not in frappe.get_installed_apps():
+		pytest.exit(f"email_sync is not installed on {name}.", returncode=2)
+	settings = frappe.get_single("Email Sync Settings")
+	settings.internal_domains = INTERNAL_DOMAIN
+	settings.unmatched_action = "Needs Review"
+	settings.skip_auto_submitted = 1
+	settings.save()
+	frappe.db.commit()
+	yield name
+	frappe.db.rollback()
+	frappe.destroy()
+
+
+@pytest.fixture(scope="session")
+def dovecot():
+	try:
+		server = Dovecot.start()
+	except DovecotUnavailable as e:
+		pytest.skip(str(e))
+	yield server
+	server.stop()
+	server.cleanup()
+
+
+@pytest.fixture(autouse=True)
+def as_administrator():
+	frappe.set_user("Administrator")
+	yield
+	frappe.db.rollback()
+	frappe.set_user("Administrator")

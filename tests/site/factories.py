@@ -1,0 +1,104 @@
+"""Records the site tests need, each named uniquely so tests never collide with each other or real data."""
+
+import uuid
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from datetime import datetime, timezone
+
+import frappe
+
+from dovecot import fill_mailbox
+
+
+def unique(prefix: str = "t") -> str:
+	return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+def ensure_group(doctype: str, name: str, field: str) -> str:
+	if not frappe.db.exists(doctype, name):
+		frappe.get_doc({"doctype": doctype, field: name, "is_group": 1}).insert(ignore_permissions=True)
+	return name
+
+
+def make_customer(name: str) -> str:
+	doc = frappe.get_doc(
+		{
+			"doctype": "Customer",
+			"customer_name": name,
+			"customer_group": ensure_group("Customer Group", "All Customer Groups", "customer_group_name"),
+			"territory": ensure_group("Territory", "All Territories", "territory_name"),
+		}
+	).insert(ignore_permissions=True)
+	return doc.name
+
+
+def make_contact(first_name: str, emails: list[str], customer: str | None = None) -> str:
+	doc = frappe.get_doc({"doctype": "Contact", "first_name": first_name})
+	for i, email in enumerate(emails):
+		doc.append("email_ids", {"email_id": email, "is_primary": 1 if i == 0 else 0})
+	if customer:
+		doc.append("links", {"link_doctype": "Customer", "link_name": customer})
+	doc.insert(ignore_permissions=True)
+	return doc.name
+
+
+def make_account(server, user, **values) -> str:
+	doc = frappe.get_doc(
+		{
+			"doctype": "Email Sync Account",
+			"provider": "IMAP",
+			"email_address": user.name,
+			"imap_host": server.host,
+			"imap_port": server.port,
+			"imap_security": "None",
+			"username": user.name,
+			"password": user.password,
+			"status": "Active",
+			"sync_start_date": "2000-01-01",
+			"cool_off_minutes": 5,
+			**values,
+		}
+	)
+	doc.insert(ignore_permissions=True)
+	frappe.db.commit()
+	return doc.name
+
+
+def mail(
+	sender: str,
+	to: str,
+	subject: str = "Hello",
+	body: str = "Hi there",
+	cc: str = "",
+	message_id: str | None = "auto",
+	date: datetime | None = None,
+	headers: dict | None = None,
+) -> bytes:
+	msg = EmailMessage()
+	msg["From"] = sender
+	msg["To"] = to
+	if cc:
+		msg["Cc"] = cc
+	msg["Subject"] = subject
+	msg["Date"] = format_datetime(date or datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc))
+	if message_id == "auto":
+		msg["Message-ID"] = make_msgid(domain="test.example")
+	elif message_id:
+		msg["Message-ID"] = message_id
+	for name, value in (headers or {}).items():
+		msg[name] = value
+	msg.set_content(body)
+	return msg.as_bytes()
+
+
+def deliver(server, user, messages, folder: str = "INBOX") -> None:
+	fill_mailbox(server.host, server.port, user.name, user.password, folder, messages)
+
+
+def synced(account: str, **filters) -> list:
+	return frappe.get_all(
+		"Synced Email",
+		filters={"account": account, **filters},
+		fields=["name", "status", "subject", "reason", "decision_rule", "communication", "direction", "sender"],
+		order_by="email_date asc, subject asc",
+	)
