@@ -4,9 +4,10 @@ app_publisher = "Email Sync developers"
 app_description = "Sync Gmail, Microsoft 365 and IMAP mailboxes onto ERPNext Customers, Contacts and Issues"
 app_email = "developers@email-sync.invalid"
 app_license = "MIT"
-required_apps = ["frappe", "erpnext"]
+required_apps = ["frappe/erpnext"]  # org/repo form: resolved without asking GitHub
 
 after_install = "email_sync.install.after_install"
+before_uninstall = "email_sync.install.before_uninstall"
 
 scheduler_events = {
 	# One cheap dispatcher a minute; it enqueues a job for each account that is due (see sync/dispatcher.py).

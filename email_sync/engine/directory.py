@@ -70,6 +70,15 @@ class Directory:
 				customers.append(customer)
 		return directory
 
+	def learn(self, email: str, contact: str, customers: Iterable[str]) -> None:
+		"""Add a Contact created during a run, so the run's later messages match it exactly."""
+		names = self.contacts_by_email.setdefault(email.lower(), [])
+		if contact not in names:
+			names.append(contact)
+		linked = self.customers_by_contact.setdefault(contact, [])
+		linked.extend(c for c in customers if c not in linked)
+		self._by_canonical = self._locals = None
+
 	def is_internal(self, address: Address) -> bool:
 		domain = address.domain
 		return any(domain == d or domain.endswith("." + d) for d in self.internal_domains)

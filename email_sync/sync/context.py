@@ -36,8 +36,9 @@ def load_cursor(account) -> dict:
 		return {}
 
 
-def load_directory(internal_domains: list[str]) -> Directory:
-	"""Every Contact address (primary and additional), Contact -> Customer links and system users: 3 queries."""
+def load_directory(internal_domains: list[str], extra_free_mail: list[str] = ()) -> Directory:
+	"""Every Contact address (primary and additional), Contact -> Customer links, customer domains and system
+	users: four queries however many Contacts there are."""
 	contact_emails = frappe.db.sql(
 		"""select parent, lower(trim(email_id)) from `tabContact Email`
 		where parenttype = 'Contact' and ifnull(email_id, '') != ''
@@ -51,7 +52,20 @@ def load_directory(internal_domains: list[str]) -> Directory:
 		"""select lower(email) from `tabUser`
 		where user_type = 'System User' and enabled = 1 and ifnull(email, '') != ''"""
 	)
-	return Directory.build(contact_emails, contact_customers, users, internal_domains)
+	customer_domains = [
+		(customer, domain)
+		for customer, domains in frappe.db.sql(
+			"select name, email_sync_domains from `tabCustomer` where ifnull(email_sync_domains, '') != ''"
+		)
+		for domain in split_lines(domains)
+	]
+	return Directory.build(
+		contact_emails, contact_customers, users, internal_domains, customer_domains, extra_free_mail
+	)
+
+
+def split_lines(value: str | None) -> list[str]:
+	return [v.strip() for v in (value or "").replace(",", "\n").splitlines() if v.strip()]
 
 
 def load_rules(account_name: str) -> RuleSet:
@@ -77,16 +91,14 @@ def load_settings():
 	return frappe.get_cached_doc("Email Sync Settings")
 
 
-def internal_domains(settings) -> list[str]:
-	return [d.strip() for d in (settings.internal_domains or "").replace(",", "\n").splitlines() if d.strip()]
-
-
 def load_context(account, config: AccountConfig) -> Context:
 	settings = load_settings()
 	return Context(
-		directory=load_directory(internal_domains(settings)),
+		directory=load_directory(split_lines(settings.internal_domains), split_lines(settings.free_mail_domains)),
 		rules=load_rules(account.name),
 		own_addresses=config.own_addresses,
 		unmatched_action=SKIPPED if settings.unmatched_action == "Skip" else NEEDS_REVIEW,
 		skip_auto_submitted=bool(settings.skip_auto_submitted),
+		create_contacts=bool(settings.create_contacts),
+		accept_variants=bool(settings.accept_variants),
 	)

@@ -47,6 +47,7 @@ def _run(account_name: str, trigger: str) -> dict:
 				)
 				items = [Item(fetched, plan) for fetched, plan in zip(batch.messages, plans, strict=True)]
 				counts.update(write_batch(account_name, items, batch.cursor, snippet_length))
+				_learn_new_contacts(context.directory, plans)
 				_publish_progress(account_name, counts, batch.remaining)
 	except ProviderError as e:
 		frappe.db.rollback()
@@ -67,6 +68,16 @@ def _run(account_name: str, trigger: str) -> dict:
 		_record_success(account_name, log, counts, started)
 	_publish_progress(account_name, counts, 0, done=True)
 	return dict(counts)
+
+
+def _learn_new_contacts(directory, plans) -> None:
+	new = {c.email: c.customer for plan in plans for c in plan.new_contacts}
+	if not new:
+		return
+	for email, contact in frappe.db.sql(
+		"select lower(email_id), parent from `tabContact Email` where email_id in %(emails)s", {"emails": list(new)}
+	):
+		directory.learn(email, contact, [new[email]])
 
 
 def _acquire(account: str) -> bool:

@@ -118,6 +118,7 @@ def _insert(account: str, items: list[Item], snippet_length: int) -> None:
 	now = now_datetime()
 	user = frappe.session.user
 	filed = [item for item in items if item.plan.status == FILED]
+	_create_contacts(filed)
 	communications = {communication_name(i.plan.message.key): i for i in filed}
 
 	frappe.db.bulk_insert(
@@ -138,6 +139,42 @@ def _insert(account: str, items: list[Item], snippet_length: int) -> None:
 		[_synced_row(account, item, now, user, snippet_length) for item in items],
 		ignore_duplicates=True,
 	)
+
+
+def _create_contacts(filed: list[Item]) -> None:
+	"""Contacts for unknown addresses at customer domains: rare (once per new person), so through the ORM."""
+	wanted = {c.email: c for item in filed for c in item.plan.new_contacts}
+	if not wanted:
+		return
+	known = dict(
+		frappe.db.sql(
+			"select lower(email_id), parent from `tabContact Email` where email_id in %(emails)s",
+			{"emails": list(wanted)},
+		)
+	)
+	for email, new in wanted.items():
+		if email not in known:
+			known[email] = _insert_contact(new)
+	for item in filed:
+		for new in item.plan.new_contacts:
+			if known[new.email] not in item.plan.contacts:
+				item.plan.contacts.append(known[new.email])
+
+
+def _insert_contact(new) -> str:
+	first, _, last = (new.name or new.email.split("@")[0].replace(".", " ").title()).partition(" ")
+	contact = frappe.get_doc(
+		{
+			"doctype": "Contact",
+			"first_name": first[:140],
+			"last_name": last[:140],
+			"email_sync_created": 1,
+			"email_ids": [{"email_id": new.email, "is_primary": 1}],
+			"links": [{"link_doctype": "Customer", "link_name": new.customer}],
+		}
+	)
+	contact.insert(ignore_permissions=True)
+	return contact.name
 
 
 def _communication_row(name: str, item: Item, now, user: str) -> tuple:

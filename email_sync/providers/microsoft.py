@@ -1,0 +1,756 @@
+"""Microsoft 365 / Outlook.com provider: Microsoft Graph over HTTPS with requests, tokens from msal.
+
+Read-only: only Mail.Read is needed (User.Read too, for the address shown by Test Connection); nothing in the
+mailbox changes. Every request asks for immutable ids (`Prefer: IdType="ImmutableId"`), so a message keeps its id
+when the user moves it, and `FetchedMessage.provider_id` is that id.
+
+Incremental sync uses a delta query per folder. The cursor is plain JSON keyed by folder id:
+
+    {"folders": {"<folder id>": {"delta_link": "https://graph.microsoft.com/v1.0/...$deltatoken=...",
+                                 "next_link": None,            # set mid-round: the page to resume at
+                                 "last_received": "2025-01-31T09:00:00Z"}}}
+
+A round starts at `next_link` (resume), else `delta_link` (changes since the last round), else a fresh delta
+query filtered on receivedDateTime >= sync_start. Pages are read in order; each batch carries the cursor that is
+true once it is committed: after a batch that ends a page, the page's nextLink (or its deltaLink at the end of the
+round); after a batch that ends inside a page, the link of that page itself. A crash therefore resumes at a page
+boundary: some messages may be handed out twice (the app dedupes by message identity), none is ever skipped.
+Messages are oldest first within a page; pages come in Graph's order.
+
+Delta also reports changes to existing messages (read state, categories) and messages moved into the folder; they
+are all downloaded (again) and left to the app's dedupe: correctness over bandwidth.
+
+Lost sync state (HTTP 410, e.g. SyncStateNotFound): the folder restarts with a fresh delta query filtered on
+receivedDateTime >= (last_received - 1 day), or sync_start, or unfiltered when neither is known; messages already
+handed out in this run are skipped.
+
+Manual selection: delta cannot filter on categories, so each run lists the folder's messages carrying the
+category (`categories/any(c:c eq 'EmailSync')`), and after the first complete scan only those modified since the
+previous scan started (server time, minus a margin; tagging a message modifies it). Cursor per folder:
+{"manual_since": ISO time or None, "scan_started": ISO time, "next_link": resume link or None}.
+
+Folders: top-level folders by display name ("Inbox"), subfolders by path ("Inbox/Customers"). Roles come from
+`wellKnownName` when Graph sends it (beta) or by asking for the well-known folders (inbox, sentitems, junkemail,
+deleteditems, drafts, archive) by name. Junk Email and Deleted Items are never read.
+
+Throttling: 429, 502, 503 and 504 are retried after Retry-After (seconds or an HTTP date), else after an
+exponential backoff with jitter, at most `max_attempts` times per request; then Throttled is raised, with
+`retry_after` set when Graph said how long to wait. A 401 (expired or revoked access token) refreshes the token
+through msal and retries once.
+
+Real-time: create/renew/delete Graph subscriptions; `validation_response` and `parse_notifications` are pure
+functions for the webhook endpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+import hmac
+import random
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from urllib.parse import quote, urlencode, urlsplit
+
+import requests
+
+from email_sync.providers.base import (
+	BIDIRECTIONAL,
+	MANUAL_SELECTION,
+	AccessRevoked,
+	AccountClosed,
+	AccountConfig,
+	Batch,
+	ConnectionFailed,
+	FetchedMessage,
+	Folder,
+	FolderMissing,
+	MailboxNotHosted,
+	MissingScopes,
+	Provider,
+	ProviderError,
+	TestResult,
+	Throttled,
+)
+from email_sync.providers.microsoft_oauth import (  # noqa: F401 - re-exported for callers
+	SIGN_IN_SCOPES,
+	TOKEN_SCOPES,
+	TokenManager,
+	authorization_url,
+	exchange_code,
+)
+
+DEFAULT_API_BASE = "https://graph.microsoft.com/v1.0"
+IMMUTABLE_IDS = 'IdType="ImmutableId"'
+# Well-known folder names Graph resolves in /me/mailFolders/{name}, and the roles they stand for.
+WELL_KNOWN_ROLES = {
+	"inbox": "inbox",
+	"sentitems": "sent",
+	"junkemail": "junk",
+	"deleteditems": "trash",
+	"drafts": "drafts",
+	"archive": "archive",
+}
+NEVER_READ_ROLES = {"junk", "trash"}
+RETRY_STATUSES = {429, 502, 503, 504}
+MAX_PAGE_SIZE = 100  # messages per delta page asked for (Prefer: odata.maxpagesize)
+MAX_FOLDERS = 2000  # folders listed at most, and how deep into subfolders
+MAX_FOLDER_DEPTH = 10
+RESYNC_OVERLAP = timedelta(days=1)  # a resync after lost sync state re-reads this much before the last message
+MANUAL_OVERLAP = timedelta(minutes=10)  # manual mode re-reads messages modified this long before the last scan
+DELTA_SELECT = "id,receivedDateTime,parentFolderId,conversationId"
+MAX_PAGES_PER_FOLDER = 100_000  # a server handing out nextLinks forever must not keep a sync running forever
+MAILBOX_NOT_HOSTED_CODES = {"MailboxNotEnabledForRESTAPI", "MailboxNotSupportedForRESTAPI", "MailboxInfoStale"}
+ACCESS_DENIED_CODES = {"ErrorAccessDenied", "Authorization_RequestDenied", "AccessDenied", "ErrorInsufficientPermissions"}
+ACCOUNT_CLOSED_CODES = {"ErrorAccountDisabled", "ErrorAccountSuspend"}
+
+
+class _SyncStateLost(ProviderError):
+	code = "sync_state_lost"
+	transient = True
+
+
+class _NotFound(ProviderError):
+	code = "not_found"
+
+
+class MicrosoftProvider(Provider):
+	"""Reads mail through Microsoft Graph.
+
+	`verify`: True (system CAs), or the path of a CA bundle (tests, TLS-inspecting proxies); used for Graph and
+	for msal. `max_attempts`, `backoff`, `max_backoff`, `max_retry_after` and `sleep` shape throttling retries;
+	`page_size` the delta page size asked for (default: batch_size, at most 100).
+	"""
+
+	def __init__(
+		self,
+		config: AccountConfig,
+		*,
+		verify: bool | str = True,
+		max_attempts: int = 6,
+		backoff: float = 1.0,
+		max_backoff: float = 60.0,
+		max_retry_after: float = 300.0,
+		page_size: int | None = None,
+		sleep: Callable[[float], None] = time.sleep,
+	):
+		super().__init__(config)
+		self.verify = verify
+		self.max_attempts = max(1, max_attempts)
+		self.backoff = backoff
+		self.max_backoff = max_backoff
+		self.max_retry_after = max_retry_after
+		self.page_size = max(1, min(page_size or config.batch_size or MAX_PAGE_SIZE, 1000))
+		if page_size is None:
+			self.page_size = min(self.page_size, MAX_PAGE_SIZE)
+		self.sleep = sleep
+		self.tokens = TokenManager(config, verify=verify)
+		self.mailbox_address = ""  # from GET /me, after connect()
+		self.skipped_folders: list[str] = []  # configured junk/trash folders left out of the last fetch
+		self._session: requests.Session | None = None
+		self._folder_ids: dict[str, str] = {}  # folder name -> Graph folder id, from the last list_folders()
+		self._folders: list[Folder] | None = None
+		self._handed_out: set[str] = set()  # message ids handed out in this fetch() run
+
+	# -- connection --------------------------------------------------------------------------------------------
+
+	@property
+	def api_base(self) -> str:
+		return (self.config.api_base or DEFAULT_API_BASE).rstrip("/")
+
+	def connect(self) -> None:
+		"""Check the sign-in and that Graph serves this mailbox; learn its address."""
+		self._ensure_session()
+		try:
+			me = self._get_json("/me?$select=mail,userPrincipalName", "reading the signed-in user")
+		except MissingScopes:
+			me = {}  # an old grant without User.Read: the address stays unknown, mail may still be readable
+		self.mailbox_address = me.get("mail") or me.get("userPrincipalName") or ""
+		# /me works for any account; reading a folder proves there is a mailbox Graph can read.
+		self._get_json("/me/mailFolders/inbox?$select=id", "opening the Inbox")
+
+	def close(self) -> None:
+		session, self._session = self._session, None
+		if session is not None:
+			session.close()
+		self.tokens.close()
+
+	def revoke(self) -> bool:
+		"""Disconnect: drop the tokens held here. Graph has no revocation endpoint for one app's delegated tokens
+		(POST /me/revokeSignInSessions signs the user out of every app and needs User.RevokeSessions.All), so the
+		refresh token simply stops being used; the user can remove the app at https://myapps.microsoft.com."""
+		self.tokens.drop()
+		self.close()
+		return True
+
+	def _ensure_session(self) -> requests.Session:
+		if self._session is None:
+			session = requests.Session()
+			session.verify = self.verify
+			self._session = session
+		return self._session
+
+	# -- HTTP --------------------------------------------------------------------------------------------------
+
+	def _url(self, path_or_url: str) -> str:
+		if path_or_url.startswith("https://") or path_or_url.startswith("http://"):
+			return self._check_link(path_or_url)
+		return self.api_base + path_or_url
+
+	def _check_link(self, url: str) -> str:
+		"""Links from Graph or from a stored cursor must point at the API host, or the token would leak."""
+		ours, theirs = urlsplit(self.api_base), urlsplit(url)
+		if (theirs.scheme, theirs.netloc.lower()) != (ours.scheme, ours.netloc.lower()):
+			raise ProviderError(
+				f"Refusing to follow a link outside {ours.scheme}://{ours.netloc}: {url[:200]}",
+				code="bad_link",
+				fix="Reset the account's sync state (cursor) and sync again.",
+			)
+		return url
+
+	def _request(
+		self,
+		method: str,
+		path_or_url: str,
+		what: str,
+		*,
+		json: dict | None = None,
+		prefer: tuple[str, ...] = (),
+	) -> requests.Response:
+		"""One Graph call with retries for throttling and network errors and one token refresh on 401."""
+		session = self._ensure_session()
+		url = self._url(path_or_url)
+		attempt, refreshed = 0, False
+		while True:
+			headers = {
+				"Authorization": f"Bearer {self.tokens.access_token()}",
+				"Prefer": ", ".join([IMMUTABLE_IDS, *prefer]),
+				"Accept": "application/json",
+			}
+			try:
+				response = session.request(method, url, headers=headers, json=json, timeout=self.config.timeout)
+			except requests.exceptions.SSLError as e:
+				err = ConnectionFailed(
+					f"The certificate of {urlsplit(url).netloc} is not trusted: {_short(e)}.",
+					fix="Check the system's CA certificates (or the CA bundle configured for Microsoft) on this site.",
+				)
+				err.transient = False
+				raise err from None
+			except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
+				attempt += 1
+				if attempt >= self.max_attempts:
+					raise ConnectionFailed(
+						f"Could not reach Microsoft Graph while {what}: {_short(e)}.",
+						fix="Check that this site can reach graph.microsoft.com over HTTPS; the sync tries again later.",
+					) from None
+				self.sleep(self._backoff(attempt))
+				continue
+			status = response.status_code
+			if status in RETRY_STATUSES:
+				attempt += 1
+				wait = retry_after(response.headers.get("Retry-After"))
+				if attempt >= self.max_attempts or (wait is not None and wait > self.max_retry_after):
+					err = Throttled(
+						f"Microsoft Graph kept refusing requests while {what} (HTTP {status}, {attempt} attempts)."
+					)
+					err.retry_after = wait
+					raise err
+				self.sleep(wait if wait is not None else self._backoff(attempt))
+				continue
+			if status == 401 and not refreshed:
+				refreshed = True
+				self.tokens.refresh()  # expired or revoked access token: get a new one, try once more
+				continue
+			if status >= 400:
+				raise self._error(response, what, refreshed)
+			return response
+
+	def _get_json(self, path_or_url: str, what: str, prefer: tuple[str, ...] = ()) -> dict:
+		response = self._request("GET", path_or_url, what, prefer=prefer)
+		try:
+			return response.json()
+		except ValueError:
+			raise ProviderError(f"Microsoft Graph sent an unreadable answer while {what}.", code="microsoft_graph_error")
+
+	def _backoff(self, attempt: int) -> float:
+		return min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+
+	def _error(self, response: requests.Response, what: str, refreshed: bool) -> ProviderError:
+		status = response.status_code
+		code, message = _graph_error(response)
+		detail = f"{message} ({code}, HTTP {status})" if code else f"HTTP {status}"
+		who = self.mailbox_address or self.config.address or "this account"
+		if code in MAILBOX_NOT_HOSTED_CODES:
+			return MailboxNotHosted(
+				f"Microsoft Graph cannot read the mailbox of {who}: it is not in Exchange Online (Microsoft 365 or "
+				f"Outlook.com), or has no Exchange licence ({code})."
+			)
+		if code in ACCOUNT_CLOSED_CODES:
+			return AccountClosed(f"The mailbox of {who} is disabled: {detail}.")
+		if status == 410:
+			return _SyncStateLost(f"Microsoft Graph lost the sync state while {what}: {detail}.")
+		if status == 401:
+			return AccessRevoked(f"Microsoft Graph rejected a freshly refreshed sign-in while {what}: {detail}.")
+		if status == 403 and (code in ACCESS_DENIED_CODES or not code):
+			return MissingScopes(f"Microsoft Graph refused access while {what}: {detail}.")
+		if status == 404:
+			return _NotFound(f"Microsoft Graph found nothing while {what}: {detail}.")
+		err = ProviderError(f"Microsoft Graph refused {what}: {detail}.", code="microsoft_graph_error")
+		err.transient = status >= 500
+		return err
+
+	# -- folders -----------------------------------------------------------------------------------------------
+
+	def list_folders(self) -> list[Folder]:
+		roles = self._well_known_ids()
+		folders: list[Folder] = []
+		ids: dict[str, str] = {}
+		queue: list[tuple[str, str, int]] = [("/me/mailFolders?$top=100", "", 0)]  # (url, parent path, depth)
+		while queue and len(folders) < MAX_FOLDERS:
+			url, parent, depth = queue.pop(0)
+			for item in self._pages(url, "listing folders"):
+				name = f"{parent}/{item.get('displayName', '')}" if parent else str(item.get("displayName", ""))
+				role = WELL_KNOWN_ROLES.get(str(item.get("wellKnownName") or "").lower(), "") or roles.get(item["id"], "")
+				if name in ids:  # two folders with the same path: keep both apart
+					name = f"{name} ({item['id'][-6:]})"
+				folders.append(Folder(name, role))
+				ids[name] = item["id"]
+				if item.get("childFolderCount") and depth + 1 < MAX_FOLDER_DEPTH:
+					queue.append((f"/me/mailFolders/{quote(item['id'], safe='')}/childFolders?$top=100", name, depth + 1))
+				if len(folders) >= MAX_FOLDERS:
+					break
+		self._folders, self._folder_ids = folders, ids
+		return folders
+
+	def _well_known_ids(self) -> dict[str, str]:
+		"""{folder id: role} for the well-known folders this mailbox has."""
+		roles = {}
+		for name, role in WELL_KNOWN_ROLES.items():
+			try:
+				item = self._get_json(f"/me/mailFolders/{name}?$select=id", f"looking up the {name} folder")
+			except _NotFound:
+				continue
+			roles[item["id"]] = role
+		return roles
+
+	def _pages(self, url: str, what: str) -> Iterator[dict]:
+		for _ in range(MAX_PAGES_PER_FOLDER):
+			page = self._get_json(url, what)
+			yield from page.get("value") or []
+			url = page.get("@odata.nextLink")
+			if not url:
+				return
+
+	def _folders_to_read(self) -> list[Folder]:
+		"""The configured folders (default Inbox), plus Sent Items when bidirectional; never junk or trash."""
+		folders = self.list_folders()
+		by_name = {f.name: f for f in folders}
+		by_lower = {}
+		for f in folders:
+			by_lower.setdefault(f.name.lower(), f)
+		by_role = {}
+		for f in folders:
+			if f.role:
+				by_role.setdefault(f.role, f)
+		aliases = {"inbox": "inbox", "sent items": "sent", "sentitems": "sent", "sent": "sent"}
+		wanted = list(dict.fromkeys(n.strip() for n in self.config.folders if n and n.strip()))
+		chosen: list[Folder] = []
+		self.skipped_folders = []
+		if not wanted:
+			if "inbox" not in by_role:
+				raise FolderMissing(f"The mailbox of {self._who()} has no Inbox.")
+			wanted = [by_role["inbox"].name]
+		for name in wanted:
+			folder = by_name.get(name) or by_lower.get(name.lower()) or by_role.get(aliases.get(name.lower(), ""))
+			if folder is None:
+				raise FolderMissing(f'The folder "{name}" does not exist in the mailbox of {self._who()}.')
+			if folder.role in NEVER_READ_ROLES:  # spam and deleted mail are never synced, whatever the settings
+				self.skipped_folders.append(folder.name)
+				continue
+			if folder not in chosen:
+				chosen.append(folder)
+		if self.config.direction == BIDIRECTIONAL and "sent" in by_role and by_role["sent"] not in chosen:
+			chosen.append(by_role["sent"])
+		return chosen
+
+	def _who(self) -> str:
+		return self.mailbox_address or self.config.address or "this account"
+
+	# -- fetching ----------------------------------------------------------------------------------------------
+
+	def fetch(self, cursor: dict | None) -> Iterator[Batch]:
+		cursor = copy.deepcopy(cursor) if cursor else {}
+		states = cursor.setdefault("folders", {})
+		self._handed_out = set()
+		for folder in self._folders_to_read():
+			folder_id = self._folder_ids[folder.name]
+			run = _FolderRun(folder, folder_id, dict(states.get(folder_id) or {}))
+			pages = self._manual_pages(run) if self.config.direction == MANUAL_SELECTION else self._delta_pages(run)
+			for messages, state in self._batches(run, pages):
+				states[folder_id] = state
+				# A fresh copy per batch: the caller may keep it while we move on.
+				yield Batch(messages, copy.deepcopy(cursor), folder.name)
+
+	def _batches(self, run: _FolderRun, pages: Iterator[_Page]) -> Iterator[tuple[list[FetchedMessage], dict]]:
+		"""Download the pages' messages and group them into batches, each with the state that follows it."""
+		limit_count, limit_bytes = max(1, self.config.batch_size), max(1, self.config.batch_bytes)
+		pending: list[FetchedMessage] = []
+		size = 0
+		last_state = run.old
+		state = run.old
+		for page in pages:
+			todo = [e for e in page.entries if e["id"] not in self._handed_out]
+			for i, entry in enumerate(todo):
+				message = self._download(run, entry)
+				if message is None:
+					continue
+				self._handed_out.add(entry["id"])
+				pending.append(message)
+				size += len(message.raw)
+				if len(pending) >= limit_count or size >= limit_bytes:
+					ends_page = i == len(todo) - 1
+					run.note_received(pending)
+					state = run.stamp(page.after if ends_page else page.before)
+					yield pending, state
+					last_state, pending, size = state, [], 0
+			state = page.after
+		run.note_received(pending)
+		state = run.stamp(state)
+		if pending or state != last_state:
+			yield pending, state
+
+	def _download(self, run: _FolderRun, entry: dict) -> FetchedMessage | None:
+		received = parse_graph_time(entry.get("receivedDateTime"))
+		if self.config.sync_start and received and received < _midnight(self.config.sync_start):
+			return None
+		try:
+			response = self._request(
+				"GET", f"/me/messages/{quote(entry['id'], safe='')}/$value", f'reading a message in "{run.folder.name}"'
+			)
+		except _NotFound:
+			return None  # deleted or moved away since the page was listed
+		return FetchedMessage(
+			raw=response.content,
+			folder=run.folder.name,
+			provider_id=entry["id"],
+			from_sent_folder=run.folder.role == "sent",
+			received_at=received,
+			thread_id=str(entry.get("conversationId") or ""),
+		)
+
+	def _delta_pages(self, run: _FolderRun) -> Iterator[_Page]:
+		old = run.old
+		delta_link = old.get("delta_link")
+		url = old.get("next_link") or delta_link or self._delta_url(run.folder_id, self._since(None))
+		resynced = False
+		for _ in range(MAX_PAGES_PER_FOLDER):
+			try:
+				page = self._get_json(
+					url, f'reading changes in "{run.folder.name}"', prefer=(f"odata.maxpagesize={self.page_size}",)
+				)
+			except _SyncStateLost:
+				if resynced:
+					raise
+				resynced = True
+				delta_link = None
+				url = self._delta_url(run.folder_id, self._since(run.last_received))
+				continue
+			before = {"delta_link": delta_link, "next_link": None if url == delta_link else url}
+			next_link, new_delta = page.get("@odata.nextLink"), page.get("@odata.deltaLink")
+			if next_link:
+				after = {"delta_link": delta_link, "next_link": self._check_link(next_link)}
+			elif new_delta:
+				after = {"delta_link": self._check_link(new_delta), "next_link": None}
+			else:
+				raise ProviderError(
+					f'Microsoft Graph ended a page of changes in "{run.folder.name}" without a next or delta link.',
+					code="microsoft_graph_error",
+				)
+			entries = [e for e in page.get("value") or [] if "@removed" not in e and e.get("id")]
+			entries.sort(key=lambda e: str(e.get("receivedDateTime") or ""))
+			yield _Page(entries, before, after)
+			if not next_link:
+				return
+			url = next_link
+		raise ProviderError(f'Microsoft Graph kept sending pages for "{run.folder.name}".', code="microsoft_graph_error")
+
+	def _delta_url(self, folder_id: str, since: datetime | None) -> str:
+		params = {"$select": DELTA_SELECT}
+		if since:
+			params["$filter"] = f"receivedDateTime ge {graph_time(since)}"
+		return f"/me/mailFolders/{quote(folder_id, safe='')}/messages/delta?{_query(params)}"
+
+	def _since(self, last_received: datetime | None) -> datetime | None:
+		"""Where a fresh delta round starts: the sync start, or a day before the last message of a lost round."""
+		start = _midnight(self.config.sync_start) if self.config.sync_start else None
+		if last_received is None:
+			return start
+		since = last_received - RESYNC_OVERLAP
+		return max(since, start) if start else since
+
+	def _manual_pages(self, run: _FolderRun) -> Iterator[_Page]:
+		old = run.old
+		url = old.get("next_link")
+		scan_started = old.get("scan_started")
+		if not url:
+			url = self._manual_url(run.folder_id, parse_graph_time(old.get("manual_since")))
+			scan_started = None
+		first = True
+		for _ in range(MAX_PAGES_PER_FOLDER):
+			response = self._request("GET", url, f'searching "{run.folder.name}" for the {self._category()} category')
+			page = _json(response)
+			if first and not scan_started:
+				scan_started = graph_time(_server_time(response))
+			first = False
+			base = {"manual_since": old.get("manual_since"), "scan_started": scan_started}
+			before = {**base, "next_link": url}
+			next_link = page.get("@odata.nextLink")
+			if next_link:
+				after = {**base, "next_link": self._check_link(next_link)}
+			else:
+				after = {"manual_since": scan_started, "scan_started": None, "next_link": None}
+			entries = [e for e in page.get("value") or [] if e.get("id")]
+			entries.sort(key=lambda e: str(e.get("receivedDateTime") or ""))
+			yield _Page(entries, before, after)
+			if not next_link:
+				return
+			url = next_link
+
+	def _manual_url(self, folder_id: str, since: datetime | None) -> str:
+		category = self._category().replace("'", "''")
+		clauses = [f"categories/any(c:c eq '{category}')"]
+		if since:
+			clauses.append(f"lastModifiedDateTime ge {graph_time(since - MANUAL_OVERLAP)}")
+		if self.config.sync_start:
+			clauses.append(f"receivedDateTime ge {graph_time(_midnight(self.config.sync_start))}")
+		params = {"$filter": " and ".join(clauses), "$select": DELTA_SELECT, "$top": str(self.page_size)}
+		return f"/me/mailFolders/{quote(folder_id, safe='')}/messages?{_query(params)}"
+
+	def _category(self) -> str:
+		category = (self.config.manual_keyword or "").strip()
+		if not category:
+			raise ProviderError("No category is set for manual selection.", fix="Set the keyword, for example EmailSync.")
+		return category
+
+	# -- test --------------------------------------------------------------------------------------------------
+
+	def test(self) -> TestResult:
+		try:
+			self.connect()
+			reading = self._folders_to_read()
+			folders = self._folders or []
+		except ProviderError as e:
+			return TestResult(False, f"{e.message} {e.fix}")
+		finally:
+			self.close()
+		names = ", ".join(f.name for f in reading)
+		message = f"Connected to {self._who()}. Reading {names}."
+		if self.skipped_folders:
+			message += f" Never read: {', '.join(self.skipped_folders)}."
+		return TestResult(True, message, folders)
+
+	# -- real time ---------------------------------------------------------------------------------------------
+
+	def create_subscription(
+		self,
+		notification_url: str,
+		client_state: str,
+		resource: str = "me/mailFolders('inbox')/messages",
+		minutes: int = 4230,
+	) -> dict:
+		"""Ask Graph to POST to `notification_url` when mail arrives. Graph first checks the URL answers
+		validation requests (see validation_response). Returns {"id", "expirationDateTime"}."""
+		body = {
+			"changeType": "created",
+			"notificationUrl": notification_url,
+			"resource": resource,
+			"expirationDateTime": graph_time(_utcnow() + timedelta(minutes=minutes)),
+			"clientState": client_state,
+		}
+		data = _json(self._request("POST", "/subscriptions", "creating a subscription", json=body))
+		return {"id": data["id"], "expirationDateTime": data.get("expirationDateTime")}
+
+	def renew_subscription(self, subscription_id: str, minutes: int = 4230) -> dict:
+		body = {"expirationDateTime": graph_time(_utcnow() + timedelta(minutes=minutes))}
+		try:
+			response = self._request(
+				"PATCH", f"/subscriptions/{quote(subscription_id, safe='')}", "renewing a subscription", json=body
+			)
+		except _NotFound:
+			raise ProviderError(
+				f"The Microsoft Graph subscription {subscription_id} no longer exists.",
+				code="subscription_missing",
+				fix="Create a new subscription (real-time sync re-subscribes on its next check).",
+			) from None
+		data = _json(response)
+		return {"id": data.get("id", subscription_id), "expirationDateTime": data.get("expirationDateTime")}
+
+	def delete_subscription(self, subscription_id: str) -> bool:
+		"""Delete it; True also when it was already gone."""
+		try:
+			self._request("DELETE", f"/subscriptions/{quote(subscription_id, safe='')}", "deleting a subscription")
+		except _NotFound:
+			pass
+		return True
+
+
+# -- paging state ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Page:
+	entries: list[dict]  # message stubs (id, receivedDateTime, conversationId), oldest first
+	before: dict  # folder state that re-reads this page
+	after: dict  # folder state once the page is done
+
+
+@dataclass
+class _FolderRun:
+	folder: Folder
+	folder_id: str
+	old: dict  # the folder's state in the incoming cursor
+	last_received: datetime | None = field(default=None)
+
+	def __post_init__(self):
+		self.last_received = parse_graph_time(self.old.get("last_received"))
+
+	def note_received(self, messages: list[FetchedMessage]) -> None:
+		for m in messages:
+			if m.received_at and (self.last_received is None or m.received_at > self.last_received):
+				self.last_received = m.received_at
+
+	def stamp(self, state: dict) -> dict:
+		state = dict(state)
+		if self.last_received:
+			state["last_received"] = graph_time(self.last_received)
+		return state
+
+
+# -- webhooks (pure) ---------------------------------------------------------------------------------------------
+
+
+def validation_response(query_params: Mapping) -> str | None:
+	"""The validationToken Graph sends when it checks a notification URL; answer it as text/plain with 200."""
+	token = query_params.get("validationToken") if query_params else None
+	if isinstance(token, (list, tuple)):
+		token = token[0] if token else None
+	return str(token) if token else None
+
+
+def parse_notifications(body: dict, expected_client_state: str) -> list[dict]:
+	"""The new-message notifications in a webhook body, after checking every clientState.
+
+	Raises ProviderError(code="bad_client_state") when any notification's clientState is missing or wrong: the
+	whole request is then not from our subscription (or was tampered with) and must be ignored.
+	"""
+	if not isinstance(body, dict) or not isinstance(body.get("value"), list):
+		raise ProviderError("The notification is not a Microsoft Graph change notification.", code="bad_notification")
+	expected = (expected_client_state or "").encode()
+	out = []
+	for item in body["value"]:
+		if not isinstance(item, dict):
+			raise ProviderError("The notification is not a Microsoft Graph change notification.", code="bad_notification")
+		given = str(item.get("clientState") or "").encode()
+		if not expected or not hmac.compare_digest(given, expected):
+			raise ProviderError(
+				"A Microsoft Graph notification carried the wrong clientState; it was ignored.",
+				code="bad_client_state",
+				fix="Nothing to do if this happens once; if it repeats, re-enable real-time sync on the account.",
+			)
+		resource = str(item.get("resource") or "")
+		data = item.get("resourceData") if isinstance(item.get("resourceData"), dict) else {}
+		message_id = str(data.get("id") or "")
+		if not message_id:
+			match = re.search(r"messages\('?([^'/)]+)'?\)?$|messages/([^/]+)$", resource, re.IGNORECASE)
+			message_id = (match.group(1) or match.group(2)) if match else ""
+		out.append({"subscription_id": str(item.get("subscriptionId") or ""), "resource": resource, "message_id": message_id})
+	return out
+
+
+# -- helpers -----------------------------------------------------------------------------------------------------
+
+
+def retry_after(value: str | None) -> float | None:
+	"""Seconds from a Retry-After header (delta-seconds or an HTTP date); None when absent or unreadable."""
+	if not value:
+		return None
+	value = value.strip()
+	try:
+		return max(0.0, float(value))
+	except ValueError:
+		pass
+	try:
+		when = parsedate_to_datetime(value)
+	except (TypeError, ValueError):
+		return None
+	if when.tzinfo is None:
+		when = when.replace(tzinfo=timezone.utc)
+	return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def parse_graph_time(value) -> datetime | None:
+	"""Graph's "2025-01-31T09:00:00Z" (or with fractions or an offset) as a naive UTC datetime."""
+	if not value:
+		return None
+	match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?", str(value).strip())
+	if not match:
+		return None
+	parsed = datetime.fromisoformat(match.group(1))
+	if match.group(2):
+		parsed = parsed.replace(microsecond=int((match.group(2)[1:] + "000000")[:6]))
+	zone = match.group(3)
+	if zone and zone != "Z":
+		sign = 1 if zone[0] == "+" else -1
+		parsed -= sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+	return parsed
+
+
+def graph_time(value: datetime) -> str:
+	"""A naive-UTC (or aware) datetime as Graph writes it: 2025-01-31T09:00:00Z."""
+	if value.tzinfo is not None:
+		value = value.astimezone(timezone.utc).replace(tzinfo=None)
+	return value.replace(microsecond=0).isoformat() + "Z"
+
+
+def _midnight(day: date) -> datetime:
+	return datetime(day.year, day.month, day.day)
+
+
+def _utcnow() -> datetime:
+	return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _server_time(response: requests.Response) -> datetime:
+	try:
+		return parsedate_to_datetime(response.headers["Date"]).astimezone(timezone.utc).replace(tzinfo=None)
+	except (KeyError, TypeError, ValueError):
+		return _utcnow()
+
+
+def _query(params: dict) -> str:
+	return urlencode(params, quote_via=quote, safe="$,:()'")
+
+
+def _json(response: requests.Response) -> dict:
+	try:
+		return response.json()
+	except ValueError:
+		raise ProviderError("Microsoft Graph sent an unreadable answer.", code="microsoft_graph_error") from None
+
+
+def _graph_error(response: requests.Response) -> tuple[str, str]:
+	try:
+		error = response.json().get("error") or {}
+	except (ValueError, AttributeError):
+		return "", ""
+	if not isinstance(error, dict):
+		return str(error), ""
+	return str(error.get("code") or ""), " ".join(str(error.get("message") or "").split())
+
+
+def _short(e: Exception) -> str:
+	text = str(e) or type(e).__name__
+	return text.strip().splitlines()[0][:300] if text.strip() else type(e).__name__

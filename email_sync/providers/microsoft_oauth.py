@@ -1,0 +1,303 @@
+"""Microsoft identity platform (Entra ID / Microsoft account) tokens for the Microsoft provider, via msal.
+
+Pure helpers, no Frappe: build the sign-in URL, exchange the code it returns for tokens, and refresh tokens.
+
+Authorities: `{auth_base}/{tenant}` where auth_base defaults to https://login.microsoftonline.com and tenant is a
+directory (tenant) id or domain, "organizations" (work and school accounts), "consumers" (Outlook.com, Hotmail,
+Live) or "common" (both; the default when empty).
+
+msal checks an authority before it uses it: it always fetches `{authority}/v2.0/.well-known/openid-configuration`
+(over HTTPS only, certificates verified) and, for hosts it does not know, also asks login.microsoftonline.com
+("instance discovery") whether the host is a Microsoft cloud. Hosts other than Microsoft's own (a local emulator, a
+proxy) therefore get `instance_discovery=False`; the OpenID configuration is still fetched from them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from urllib.parse import urlencode, urlsplit
+
+from email_sync.providers.base import (
+	AccessRevoked,
+	AccountClosed,
+	AuthenticationFailed,
+	ConnectionFailed,
+	MissingScopes,
+	OAuthTokens,
+	ProviderError,
+)
+
+DEFAULT_AUTH_BASE = "https://login.microsoftonline.com"
+DEFAULT_TENANT = "common"
+MAIL_READ = "https://graph.microsoft.com/Mail.Read"
+USER_READ = "https://graph.microsoft.com/User.Read"
+# Asked for when refreshing or redeeming a code. Entra returns a Graph token carrying every Graph permission the
+# user consented to (User.Read included), so asking for Mail.Read alone keeps refreshes working for old grants.
+TOKEN_SCOPES = [MAIL_READ]
+# Asked for on the consent screen. User.Read lets connect() read the mailbox address from GET /me.
+SIGN_IN_SCOPES = ["offline_access", MAIL_READ, USER_READ, "openid", "email", "profile"]
+EXPIRY_MARGIN = 120  # seconds: an access token this close to expiry is refreshed before use
+
+# Hosts msal knows as Microsoft clouds (msal.authority.WELL_KNOWN_AUTHORITY_HOSTS, kept here so older msal works).
+MICROSOFT_LOGIN_HOSTS = frozenset(
+	{
+		"login.microsoftonline.com",
+		"login.microsoft.com",
+		"login.windows.net",
+		"sts.windows.net",
+		"login.chinacloudapi.cn",
+		"login.partner.microsoftonline.cn",
+		"login.microsoftonline.de",
+		"login-us.microsoftonline.com",
+		"login.microsoftonline.us",
+		"login.usgovcloudapi.net",
+	}
+)
+
+# Entra error codes (AADSTSnnnnn) that change what the user has to do.
+CONSENT_CODES = {65001, 65004, 650052, 650057}  # consent missing or declined
+CLOSED_CODES = {50057}  # the user account is disabled
+CLIENT_CODES = {7000215, 7000222, 700016, 7000218, 700027}  # wrong or expired client secret, unknown app
+
+
+def authority_url(tenant: str = "", auth_base: str | None = None) -> str:
+	return f"{(auth_base or DEFAULT_AUTH_BASE).rstrip('/')}/{(tenant or DEFAULT_TENANT).strip().strip('/')}"
+
+
+def authorization_url(
+	client_id: str,
+	redirect_uri: str,
+	state: str,
+	tenant: str = "",
+	auth_base: str | None = None,
+	login_hint: str | None = None,
+) -> str:
+	"""The consent page to send the user to. Built by hand (no network): msal would fetch the OpenID config first."""
+	params = {
+		"client_id": client_id,
+		"response_type": "code",
+		"redirect_uri": redirect_uri,
+		"response_mode": "query",
+		"scope": " ".join(SIGN_IN_SCOPES),
+		"state": state,
+		"prompt": "select_account",
+	}
+	if login_hint:
+		params["login_hint"] = login_hint
+	return f"{authority_url(tenant, auth_base)}/oauth2/v2.0/authorize?{urlencode(params)}"
+
+
+def build_app(
+	client_id: str,
+	client_secret: str,
+	tenant: str = "",
+	auth_base: str | None = None,
+	*,
+	verify: bool | str = True,
+	timeout: float = 30.0,
+):
+	"""An msal ConfidentialClientApplication for the authority; fetching its OpenID configuration may fail."""
+	import msal
+	import requests
+
+	authority = authority_url(tenant, auth_base)
+	host = (urlsplit(authority).hostname or "").lower()
+	try:
+		return msal.ConfidentialClientApplication(
+			client_id,
+			client_credential=client_secret,
+			authority=authority,
+			verify=verify,
+			timeout=timeout,
+			azure_region=False,  # regional endpoints are for app-only tokens; never guess from the environment
+			# Unknown hosts (emulators, proxies) would otherwise be checked against login.microsoftonline.com.
+			instance_discovery=None if host in MICROSOFT_LOGIN_HOSTS else False,
+		)
+	except requests.exceptions.SSLError as e:
+		raise _tls_error(authority, e) from None
+	except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
+		raise ConnectionFailed(
+			f"Could not reach Microsoft's sign-in service at {authority}: {_reason(e)}.",
+			fix="Check that this site can reach login.microsoftonline.com over HTTPS, then try again.",
+		) from None
+	except ValueError as e:
+		# msal: the authority's OpenID configuration could not be fetched (unknown tenant, malformed URL).
+		raise ProviderError(
+			f"Microsoft does not accept the sign-in authority {authority}: {_first_line(str(e))}",
+			code="microsoft_auth_error",
+			fix='Check the tenant on the account: a directory (tenant) id or domain, "organizations" for work '
+			'and school accounts, or "consumers" for Outlook.com, Hotmail and Live.',
+		) from None
+	except Exception as e:  # msal raises bare exceptions for 5xx answers during discovery
+		raise ConnectionFailed(f"Microsoft's sign-in service at {authority} failed: {_reason(e)}.") from None
+
+
+def exchange_code(
+	client_id: str,
+	client_secret: str,
+	code: str,
+	redirect_uri: str,
+	tenant: str = "",
+	auth_base: str | None = None,
+	*,
+	verify: bool | str = True,
+	timeout: float = 30.0,
+) -> OAuthTokens:
+	"""Redeem the authorization code from the redirect (after the caller checked `state`) for tokens."""
+	app = build_app(client_id, client_secret, tenant, auth_base, verify=verify, timeout=timeout)
+	result = _call(
+		authority_url(tenant, auth_base),
+		lambda: app.acquire_token_by_authorization_code(code, scopes=TOKEN_SCOPES, redirect_uri=redirect_uri),
+	)
+	if "error" in result:
+		raise auth_error(result, "finishing the sign-in")
+	return _apply(OAuthTokens(client_id=client_id, client_secret=client_secret, tenant=tenant), result)
+
+
+def auth_error(result: dict, doing: str) -> ProviderError:
+	"""The ProviderError for an msal error result: revoked grants, missing consent, bad app credentials..."""
+	error = str(result.get("error") or "")
+	codes = {int(c) for c in result.get("error_codes") or [] if str(c).isdigit()}
+	codes |= {int(c) for c in re.findall(r"AADSTS(\d+)", str(result.get("error_description") or ""))}
+	words = plain_description(result.get("error_description")) or error or "unknown error"
+	message = f"Microsoft refused {doing}: {words}"
+	if codes & CONSENT_CODES or result.get("suberror") == "consent_required" or error == "invalid_scope":
+		return MissingScopes(message)
+	if codes & CLOSED_CODES:
+		return AccountClosed(message)
+	if error == "invalid_client" or codes & CLIENT_CODES:
+		return AuthenticationFailed(
+			message,
+			fix="Check the Microsoft client id and client secret in Email Sync's settings (secrets expire; create "
+			"a new one in the Entra admin center if needed), then reconnect the account.",
+		)
+	if error in ("invalid_grant", "interaction_required"):
+		return AccessRevoked(message)
+	if error in ("temporarily_unavailable", "server_error"):
+		return ConnectionFailed(message, fix="Microsoft's sign-in service has a problem; the sync tries again later.")
+	return ProviderError(message, code="microsoft_auth_error")
+
+
+def plain_description(description) -> str:
+	"""Entra's error_description without the AADSTS prefix and the Trace/Correlation ID and Timestamp lines."""
+	text = str(description or "")
+	text = re.split(r"\s*(?:Trace ID|Correlation ID|Timestamp):", text, maxsplit=1)[0]
+	codes = re.findall(r"AADSTS\d+", text)
+	text = re.sub(r"AADSTS\d+:\s*", "", text)
+	text = " ".join(text.split())
+	if text and text[-1] not in ".!?":
+		text += "."
+	return f"{text} ({', '.join(codes)})" if codes else text
+
+
+class TokenManager:
+	"""Keeps `config.oauth.access_token` fresh with msal, handing rotated tokens to config.on_tokens_refreshed."""
+
+	def __init__(self, config, *, verify: bool | str = True):
+		self.config = config
+		self.verify = verify
+		self._app = None
+
+	@property
+	def tokens(self) -> OAuthTokens:
+		if self.config.oauth is None or not self.config.oauth.client_id:
+			raise AccessRevoked(
+				f"No Microsoft sign-in is stored for {self.config.address or 'this account'}.",
+				fix="Click Connect (or Reconnect) on the account and sign in with Microsoft.",
+			)
+		return self.config.oauth
+
+	def access_token(self) -> str:
+		tokens = self.tokens
+		if tokens.access_token and (not tokens.expires_at or tokens.expires_at - EXPIRY_MARGIN > time.time()):
+			return tokens.access_token
+		return self.refresh()
+
+	def refresh(self) -> str:
+		tokens = self.tokens
+		if not tokens.refresh_token:
+			raise AccessRevoked(f"The Microsoft sign-in for {self.config.address or 'this account'} has no refresh token.")
+		app = self.app()
+		result = _call(
+			authority_url(tokens.tenant, self.config.auth_base),
+			lambda: app.acquire_token_by_refresh_token(tokens.refresh_token, scopes=TOKEN_SCOPES),
+		)
+		if "error" in result:
+			raise auth_error(result, "refreshing the sign-in")
+		_apply(tokens, result)
+		if self.config.on_tokens_refreshed:
+			self.config.on_tokens_refreshed(dataclasses.replace(tokens, scopes=list(tokens.scopes)))
+		return tokens.access_token
+
+	def app(self):
+		if self._app is None:
+			tokens = self.tokens
+			self._app = build_app(
+				tokens.client_id,
+				tokens.client_secret,
+				tokens.tenant,
+				self.config.auth_base,
+				verify=self.verify,
+				timeout=self.config.timeout,
+			)
+		return self._app
+
+	def drop(self) -> None:
+		"""Forget the tokens held in memory (config.oauth); the caller deletes its stored copy."""
+		if self.config.oauth is not None:
+			self.config.oauth.access_token = ""
+			self.config.oauth.refresh_token = ""
+			self.config.oauth.expires_at = 0.0
+		self.close()
+
+	def close(self) -> None:
+		app, self._app = self._app, None
+		if app is not None:
+			try:
+				app.http_client.close()
+			except Exception:
+				pass
+
+
+def _apply(tokens: OAuthTokens, result: dict) -> OAuthTokens:
+	tokens.access_token = result["access_token"]
+	tokens.expires_at = time.time() + float(result.get("expires_in") or 3600)
+	tokens.refresh_token = result.get("refresh_token") or tokens.refresh_token  # Entra rotates it on every use
+	if result.get("scope"):
+		tokens.scopes = str(result["scope"]).split()
+	return tokens
+
+
+def _call(authority: str, request) -> dict:
+	import requests
+
+	try:
+		return request()
+	except requests.exceptions.SSLError as e:
+		raise _tls_error(authority, e) from None
+	except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
+		raise ConnectionFailed(f"Could not reach Microsoft's sign-in service at {authority}: {_reason(e)}.") from None
+	except ProviderError:
+		raise
+	except Exception as e:  # msal raises on 5xx answers and on non-JSON bodies
+		raise ConnectionFailed(f"Microsoft's sign-in service at {authority} failed: {_reason(e)}.") from None
+
+
+def _tls_error(where: str, e: Exception) -> ConnectionFailed:
+	err = ConnectionFailed(
+		f"The certificate of {where} is not trusted: {_reason(e)}.",
+		fix="Check the system's CA certificates (or the CA bundle configured for Microsoft) on this site.",
+	)
+	err.transient = False
+	return err
+
+
+def _reason(e: Exception) -> str:
+	text = str(e) or type(e).__name__
+	return _first_line(text)[:300]
+
+
+def _first_line(text: str) -> str:
+	return (text.strip().splitlines() or [""])[0]
