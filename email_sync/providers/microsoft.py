@@ -143,9 +143,7 @@ class MicrosoftProvider(Provider):
 		self.backoff = backoff
 		self.max_backoff = max_backoff
 		self.max_retry_after = max_retry_after
-		self.page_size = max(1, min(page_size or config.batch_size or MAX_PAGE_SIZE, 1000))
-		if page_size is None:
-			self.page_size = min(self.page_size, MAX_PAGE_SIZE)
+		self.page_size = max(1, page_size or min(config.batch_size or MAX_PAGE_SIZE, MAX_PAGE_SIZE))
 		self.sleep = sleep
 		self.tokens = TokenManager(config, verify=verify)
 		self.mailbox_address = ""  # from GET /me, after connect()
@@ -168,9 +166,17 @@ class MicrosoftProvider(Provider):
 			me = self._get_json("/me?$select=mail,userPrincipalName", "reading the signed-in user")
 		except MissingScopes:
 			me = {}  # an old grant without User.Read: the address stays unknown, mail may still be readable
+		except _NotFound as e:
+			raise self._not_hosted(e) from None
 		self.mailbox_address = me.get("mail") or me.get("userPrincipalName") or ""
 		# /me works for any account; reading a folder proves there is a mailbox Graph can read.
-		self._get_json("/me/mailFolders/inbox?$select=id", "opening the Inbox")
+		try:
+			self._get_json("/me/mailFolders/inbox?$select=id", "opening the Inbox")
+		except _NotFound as e:
+			raise self._not_hosted(e) from None
+
+	def _not_hosted(self, e: ProviderError) -> MailboxNotHosted:
+		return MailboxNotHosted(f"Microsoft Graph has no mailbox for {self._who()}: {e.message}")
 
 	def close(self) -> None:
 		session, self._session = self._session, None
@@ -481,7 +487,7 @@ class MicrosoftProvider(Provider):
 		params = {"$select": DELTA_SELECT}
 		if since:
 			params["$filter"] = f"receivedDateTime ge {graph_time(since)}"
-		return f"/me/mailFolders/{quote(folder_id, safe='')}/messages/delta?{_query(params)}"
+		return f"{self.api_base}/me/mailFolders/{quote(folder_id, safe='')}/messages/delta?{_query(params)}"
 
 	def _since(self, last_received: datetime | None) -> datetime | None:
 		"""Where a fresh delta round starts: the sync start, or a day before the last message of a lost round."""
@@ -527,7 +533,7 @@ class MicrosoftProvider(Provider):
 		if self.config.sync_start:
 			clauses.append(f"receivedDateTime ge {graph_time(_midnight(self.config.sync_start))}")
 		params = {"$filter": " and ".join(clauses), "$select": DELTA_SELECT, "$top": str(self.page_size)}
-		return f"/me/mailFolders/{quote(folder_id, safe='')}/messages?{_query(params)}"
+		return f"{self.api_base}/me/mailFolders/{quote(folder_id, safe='')}/messages?{_query(params)}"
 
 	def _category(self) -> str:
 		category = (self.config.manual_keyword or "").strip()

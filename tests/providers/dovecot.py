@@ -60,7 +60,7 @@ first_valid_uid = 1
 first_valid_gid = 1
 mail_uid = {uid}
 mail_gid = {gid}
-mail_location = maildir:{root}/mail/%u/Maildir
+mail_location = sdbox:{root}/mail/%u/sdbox
 # Throwaway mail: skipping fsync makes bulk APPENDs many times faster.
 mail_fsync = never
 # Tests log in with passwords over plain connections too (security "None").

@@ -42,6 +42,11 @@ def make_contact(first_name: str, emails: list[str], customer: str | None = None
 	return doc.name
 
 
+def new_mailbox(server):
+	"""A Dovecot user whose address no earlier run has used (accounts are named by address)."""
+	return server.add_user(name=f"{unique('box')}@mail.example")
+
+
 def make_account(server, user, **values) -> str:
 	doc = frappe.get_doc(
 		{

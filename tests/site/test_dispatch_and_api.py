@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import frappe
 import pytest
-from factories import make_account, unique
+from factories import make_account, new_mailbox, unique
 from frappe.utils import now_datetime
 from frappe.utils.background_jobs import get_job
 
@@ -15,7 +15,7 @@ from email_sync.sync.tasks import job_id
 
 @pytest.fixture
 def account(dovecot):
-	name = make_account(dovecot, dovecot.add_user(), frequency="Every 5 minutes")
+	name = make_account(dovecot, new_mailbox(dovecot), frequency="Every 5 minutes")
 	yield name
 	job = get_job(job_id(name))
 	if job:
@@ -51,7 +51,7 @@ def test_dispatch_enqueues_one_job_per_account(account):
 	dispatch()
 	frappe.db.commit()  # enqueue_after_commit
 	job = get_job(job_id(account))
-	assert job is not None and job.kwargs["account"] == account and job.get_status() in ("queued", "started")
+	assert job is not None and job.kwargs["kwargs"]["account"] == account and job.get_status() in ("queued", "started")
 	dispatch()
 	frappe.db.commit()
 	assert get_job(job_id(account)).id == job.id  # deduplicated: still the same single job

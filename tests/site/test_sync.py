@@ -10,7 +10,7 @@ from pathlib import Path
 
 import frappe
 import pytest
-from factories import deliver, mail, make_account, make_contact, make_customer, synced, unique
+from factories import deliver, mail, make_account, new_mailbox, make_contact, make_customer, synced, unique
 from frappe.desk.form.load import get_communications
 
 from email_sync.sync.runner import sync_account
@@ -53,7 +53,7 @@ def test_app_is_installed_with_its_doctypes_and_scheduler_hook():
 
 
 def test_mailbox_is_filed_on_customer_and_contact_with_reasons(dovecot, party):
-	user = dovecot.add_user()
+	user = new_mailbox(dovecot)
 	known = mail(f"ANA.Private@{party.domain}", user.name, subject="Order 7 is late", message_id="<o7@acme.test>")
 	deliver(
 		dovecot,
@@ -99,7 +99,7 @@ def test_mailbox_is_filed_on_customer_and_contact_with_reasons(dovecot, party):
 
 
 def test_rerun_and_cursor_reset_file_nothing_twice(dovecot, party):
-	user = dovecot.add_user()
+	user = new_mailbox(dovecot)
 	deliver(dovecot, user, [mail(f"ana@{party.domain}", user.name, subject=f"m{i}") for i in range(5)])
 	deliver(dovecot, user, [mail(f"ana@{party.domain}", user.name, subject="no id", message_id=None)])
 	account = make_account(dovecot, user)
@@ -115,7 +115,7 @@ def test_rerun_and_cursor_reset_file_nothing_twice(dovecot, party):
 
 
 def test_same_email_in_two_mailboxes_is_filed_once(dovecot, party):
-	first, second = dovecot.add_user(), dovecot.add_user()
+	first, second = new_mailbox(dovecot), new_mailbox(dovecot)
 	shared = mail(f"ana@{party.domain}", f"{first.name}, {second.name}", subject="To both", message_id="<both@acme>")
 	deliver(dovecot, first, [shared])
 	deliver(dovecot, second, [shared])
@@ -128,7 +128,7 @@ def test_same_email_in_two_mailboxes_is_filed_once(dovecot, party):
 
 
 def test_a_broken_message_is_an_error_row_and_its_batch_is_filed(dovecot, party):
-	user = dovecot.add_user()
+	user = new_mailbox(dovecot)
 	deliver(
 		dovecot,
 		user,
@@ -148,7 +148,7 @@ def test_a_broken_message_is_an_error_row_and_its_batch_is_filed(dovecot, party)
 
 
 def test_worker_killed_mid_sync_then_rerun_leaves_one_communication_per_message(dovecot, party):
-	user = dovecot.add_user()
+	user = new_mailbox(dovecot)
 	total = 300
 	deliver(dovecot, user, [mail(f"ana@{party.domain}", user.name, subject=f"bulk {i:03}") for i in range(total)])
 	account = make_account(dovecot, user, batch_size=10)
@@ -193,7 +193,7 @@ def count_synced(account: str) -> int:
 
 
 def test_failures_cool_off_then_stop_with_the_reason(dovecot):
-	user = dovecot.add_user()
+	user = new_mailbox(dovecot)
 	account = make_account(dovecot, user, password="wrong", max_tries=2, cool_off_minutes=7)
 	sync_account(account)
 	doc = frappe.get_doc("Email Sync Account", account)
@@ -215,11 +215,11 @@ def test_failures_cool_off_then_stop_with_the_reason(dovecot):
 
 
 def test_unreachable_server_is_reported_in_plain_words(dovecot):
-	user = dovecot.add_user()
+	user = new_mailbox(dovecot)
 	account = make_account(dovecot, user, imap_port=1)  # nothing listens there
 	from email_sync.api import test_connection
 
 	result = test_connection(account)
 	assert not result["ok"] and "127.0.0.1" in result["message"] and "port" in result["message"].lower()
-	ok = test_connection(make_account(dovecot, dovecot.add_user()))
+	ok = test_connection(make_account(dovecot, new_mailbox(dovecot)))
 	assert ok["ok"] and {"INBOX", "Sent"} <= {f["name"] for f in ok["folders"]}

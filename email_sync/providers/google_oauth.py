@@ -1,0 +1,238 @@
+"""Google OAuth 2.0 for the Gmail provider: the consent URL, the code exchange and token revocation.
+
+Plain functions on `requests` and the standard library: no Frappe, and no Google client library, so the Frappe side
+can build the "Connect with Google" link without importing the Gmail API client. Refreshing access tokens is left
+to google-auth inside the Gmail provider; `refresh_error` turns its failures into the provider's errors.
+
+Endpoints: the consent page is https://accounts.google.com/o/oauth2/v2/auth, the token and revocation endpoints are
+https://oauth2.googleapis.com/token and /revoke. An `auth_base` (tests: a local emulator) replaces both hosts:
+<auth_base>/o/oauth2/v2/auth, <auth_base>/token and <auth_base>/revoke.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import quote, urlencode
+
+import requests
+
+from email_sync.providers.base import (
+	AccessRevoked,
+	AuthenticationFailed,
+	ConnectionFailed,
+	MissingScopes,
+	OAuthTokens,
+	ProviderError,
+)
+
+AUTH_URI = "https://accounts.google.com/o/oauth2/v2/auth"
+TOKEN_BASE = "https://oauth2.googleapis.com"
+GMAIL_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
+# What Email Sync asks for: reading mail is all it does (the mailbox address comes from the Gmail profile).
+SCOPES = (GMAIL_READONLY,)
+# Any of these lets us read mail, so a token granted one of them is enough.
+READ_SCOPES = frozenset({GMAIL_READONLY, "https://www.googleapis.com/auth/gmail.modify", "https://mail.google.com/"})
+
+RECONNECT = "Click Reconnect on the account and sign in with Google again."
+CLIENT_FIX = (
+	"Check the Google OAuth client ID and secret in Email Sync Settings (Google Cloud Console > APIs & Services > "
+	"Credentials, an OAuth client of type Web application)."
+)
+
+
+def auth_uri(auth_base: str | None = None) -> str:
+	return f"{auth_base.rstrip('/')}/o/oauth2/v2/auth" if auth_base else AUTH_URI
+
+
+def token_uri(auth_base: str | None = None) -> str:
+	return f"{(auth_base or TOKEN_BASE).rstrip('/')}/token"
+
+
+def revoke_uri(auth_base: str | None = None) -> str:
+	return f"{(auth_base or TOKEN_BASE).rstrip('/')}/revoke"
+
+
+def authorization_url(
+	client_id: str,
+	redirect_uri: str,
+	state: str,
+	login_hint: str | None = None,
+	auth_base: str | None = None,
+	scopes: tuple[str, ...] | list[str] = SCOPES,
+) -> str:
+	"""The Google consent page to send the user to. Google redirects back to `redirect_uri` with code and state.
+
+	access_type=offline and prompt=consent make Google return a refresh token every time (also on a reconnect);
+	include_granted_scopes keeps whatever the user granted this client before.
+	"""
+	if not client_id:
+		raise ProviderError("No Google OAuth client ID is set.", code="oauth_not_configured", fix=CLIENT_FIX)
+	params = {
+		"client_id": client_id,
+		"redirect_uri": redirect_uri,
+		"response_type": "code",
+		"scope": " ".join(scopes),
+		"access_type": "offline",
+		"prompt": "consent",
+		"include_granted_scopes": "true",
+		"state": state,
+	}
+	if login_hint:
+		params["login_hint"] = login_hint
+	return f"{auth_uri(auth_base)}?{urlencode(params, quote_via=quote)}"
+
+
+def exchange_code(
+	client_id: str,
+	client_secret: str,
+	code: str,
+	redirect_uri: str,
+	auth_base: str | None = None,
+	timeout: float = 30.0,
+) -> OAuthTokens:
+	"""Trade the code from the consent redirect for tokens. Raises a ProviderError saying what to do on failure."""
+	if not client_id or not client_secret:
+		raise ProviderError(
+			"The Google OAuth client ID or secret is not set.", code="oauth_not_configured", fix=CLIENT_FIX
+		)
+	data = _post_token(
+		auth_base,
+		{
+			"grant_type": "authorization_code",
+			"code": code,
+			"redirect_uri": redirect_uri,
+			"client_id": client_id,
+			"client_secret": client_secret,
+		},
+		timeout,
+		exchanging=True,
+	)
+	access_token = data.get("access_token") or ""
+	refresh_token = data.get("refresh_token") or ""
+	if not access_token:
+		raise ProviderError("Google answered the sign-in without an access token.", code="gmail_oauth_error")
+	if not refresh_token:
+		raise ProviderError(
+			"Google did not hand out a refresh token, so Email Sync could not keep syncing after an hour.",
+			code="no_refresh_token",
+			fix="Remove Email Sync's access at https://myaccount.google.com/permissions, then connect again.",
+		)
+	granted = str(data.get("scope") or "").split()
+	if granted and not READ_SCOPES & set(granted):
+		raise MissingScopes(
+			"Permission to read Gmail was not granted on the consent screen.",
+			fix="Click Reconnect and tick the box that lets Email Sync view your email messages.",
+		)
+	try:
+		expires_in = float(data.get("expires_in") or 0)
+	except (TypeError, ValueError):
+		expires_in = 0.0
+	return OAuthTokens(
+		client_id=client_id,
+		client_secret=client_secret,
+		refresh_token=refresh_token,
+		access_token=access_token,
+		expires_at=time.time() + expires_in if expires_in else 0.0,
+		scopes=granted or list(SCOPES),
+	)
+
+
+def revoke_token(token: str, auth_base: str | None = None, timeout: float = 10.0) -> bool:
+	"""Revoke a refresh (or access) token at Google. Never raises; True when the token no longer works.
+
+	Revoking the refresh token ends the whole grant, access tokens included. A token Google no longer knows
+	(`invalid_token`: already revoked or expired) counts as revoked.
+	"""
+	if not token:
+		return False
+	try:
+		response = requests.post(
+			revoke_uri(auth_base),
+			params={"token": token},
+			headers={"Content-Type": "application/x-www-form-urlencoded"},
+			timeout=timeout,
+		)
+	except requests.RequestException:
+		return False
+	if response.status_code == 200:
+		return True
+	return response.status_code == 400 and _json(response).get("error") == "invalid_token"
+
+
+def token_error(status: int, data: dict, *, exchanging: bool = False) -> ProviderError:
+	"""The ProviderError for an error answer of Google's token endpoint ({"error", "error_description"})."""
+	error = str(data.get("error") or "")
+	description = str(data.get("error_description") or "").strip()
+	detail = f"{error}: {description}" if description else error or f"HTTP {status}"
+	if error == "invalid_grant":
+		if exchanging:
+			return AccessRevoked(
+				f"Google refused the sign-in code ({detail}): it expired or was already used.",
+				fix="Click Connect again and finish signing in within a few minutes.",
+			)
+		return AccessRevoked(f"Google no longer accepts this account's authorization ({detail}).", fix=RECONNECT)
+	if error in ("invalid_client", "unauthorized_client"):
+		return AuthenticationFailed(f"Google rejected the OAuth client ({detail}).", fix=CLIENT_FIX)
+	if error == "redirect_uri_mismatch":
+		return ProviderError(
+			f"Google rejected the redirect address ({detail}).",
+			code="redirect_uri_mismatch",
+			fix="Add this site's exact redirect URI to the OAuth client's Authorized redirect URIs in the Google "
+			"Cloud Console.",
+		)
+	if error == "invalid_scope":
+		return MissingScopes(f"Google refused the requested permissions ({detail}).")
+	if error == "admin_policy_enforced":
+		return ProviderError(
+			f"The Google Workspace administrator does not allow this app ({detail}).",
+			code="admin_policy_enforced",
+			fix="Ask the administrator to trust the Email Sync OAuth client (Admin console > Security > API "
+			"controls), then Reconnect.",
+		)
+	if status >= 500:
+		return ConnectionFailed(f"Google's sign-in service failed ({detail}); try again in a few minutes.")
+	return ProviderError(f"Google's token endpoint refused the request ({detail}).", code="gmail_oauth_error")
+
+
+def refresh_error(exc: Exception) -> ProviderError:
+	"""The ProviderError for google.auth.exceptions.RefreshError (google-auth 1.x and 2.x)."""
+	args = getattr(exc, "args", ())
+	data = next((a for a in args if isinstance(a, dict)), None)
+	text = str(args[0]) if args else str(exc)
+	if data is None:
+		error, _, description = text.partition(":")
+		data = {"error": error.strip(), "error_description": description.strip()} if description else {}
+	if data.get("error"):
+		return token_error(400 if not getattr(exc, "retryable", False) else 503, data)
+	if "Not all requested scopes were granted" in text:
+		return MissingScopes(f"Google granted fewer permissions than needed: {text}")
+	if "necessary fields" in text:  # no refresh token stored: the account was never fully connected
+		return AccessRevoked("This Gmail account has no stored authorization.", fix=RECONNECT)
+	if getattr(exc, "retryable", False):
+		return ConnectionFailed(f"Google's sign-in service failed: {text}")
+	return ProviderError(f"Refreshing the Google access token failed: {text}", code="token_refresh_failed")
+
+
+def _post_token(auth_base: str | None, form: dict, timeout: float, *, exchanging: bool) -> dict:
+	uri = token_uri(auth_base)
+	try:
+		response = requests.post(uri, data=form, timeout=timeout)
+	except requests.Timeout:
+		raise ConnectionFailed(f"Google's token endpoint did not answer within {timeout:g} seconds.") from None
+	except requests.RequestException as e:
+		raise ConnectionFailed(
+			f"Could not reach Google's token endpoint ({uri}): {e}.",
+			fix="Check that this site can make outgoing HTTPS connections to oauth2.googleapis.com.",
+		) from None
+	data = _json(response)
+	if response.status_code != 200 or "error" in data:
+		raise token_error(response.status_code, data, exchanging=exchanging)
+	return data
+
+
+def _json(response) -> dict:
+	try:
+		data = response.json()
+	except ValueError:
+		return {}
+	return data if isinstance(data, dict) else {}
