@@ -3,8 +3,8 @@
 import frappe
 from frappe import _
 
-from email_sync.providers import ProviderError, get_provider
-from email_sync.sync.context import account_config
+from email_sync.providers import ProviderError
+from email_sync.sync.context import provider_for
 from email_sync.sync.tasks import enqueue_sync
 
 
@@ -34,7 +34,7 @@ def test_connection(account: str) -> dict:
 	"""Connect and list folders; on failure say what is wrong and what to do, in the user's words."""
 	doc = _account_for(account, "write")
 	try:
-		result = get_provider(account_config(doc)).test()
+		result = provider_for(doc).test()
 	except ProviderError as e:
 		return {"ok": False, "message": f"{e.message} {e.fix}", "folders": []}
 	return {
@@ -42,3 +42,51 @@ def test_connection(account: str) -> dict:
 		"message": result.message,
 		"folders": [{"name": f.name, "role": f.role} for f in result.folders if f.selectable],
 	}
+
+
+@frappe.whitelist(methods=["POST"])
+def connect(account: str) -> dict:
+	"""The consent page for a Gmail or Microsoft account; the browser goes there and comes back to the callback."""
+	from email_sync.sync.connect import authorization_url
+
+	return {"url": authorization_url(_account_for(account, "write"))}
+
+
+@frappe.whitelist(methods=["GET"])
+def oauth_callback(state: str | None = None, code: str | None = None, error: str | None = None, **kwargs):
+	"""Where Google and Microsoft send the browser back after consent."""
+	from email_sync.sync.connect import claim_state, finish
+
+	account = claim_state(state)
+	message = ""
+	if error or not code:
+		message = kwargs.get("error_description") or error or "no authorization code"
+	else:
+		try:
+			finish(account, code)
+		except ProviderError as e:
+			message = f"{e.message} {e.fix}"
+	location = f"/app/email-sync-account/{account}"
+	if message:
+		frappe.cache.set_value(f"email_sync:connect_error:{frappe.session.user}", message, expires_in_sec=300)
+		location += "?connect_error=1"
+	frappe.local.response["type"] = "redirect"
+	frappe.local.response["location"] = location
+
+
+@frappe.whitelist()
+def connect_error() -> str:
+	"""The reason the last Connect of this user failed, shown once on the account form."""
+	key = f"email_sync:connect_error:{frappe.session.user}"
+	message = frappe.cache.get_value(key) or ""
+	frappe.cache.delete_value(key)
+	return message
+
+
+@frappe.whitelist(methods=["POST"])
+def disconnect(account: str, erase: bool = False) -> dict:
+	"""Stop syncing, revoke the grant, and keep (default) or erase everything this account synced."""
+	from email_sync.sync.disconnect import disconnect_account
+
+	doc = _account_for(account, "write")
+	return disconnect_account(doc, erase=frappe.utils.sbool(erase))

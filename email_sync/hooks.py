@@ -8,10 +8,12 @@ required_apps = ["frappe/erpnext"]  # org/repo form: resolved without asking Git
 
 after_install = "email_sync.install.after_install"
 before_uninstall = "email_sync.install.before_uninstall"
+after_migrate = "email_sync.install.after_migrate"
 
 scheduler_events = {
 	# One cheap dispatcher a minute; it enqueues a job for each account that is due (see sync/dispatcher.py).
 	"cron": {"* * * * *": ["email_sync.sync.dispatcher.dispatch"]},
+	"hourly": ["email_sync.sync.realtime.renew_due"],
 	"daily": ["email_sync.sync.housekeeping.delete_old_logs"],
 }
 

@@ -33,6 +33,10 @@ def after_install():
 	set_default_settings()
 
 
+def after_migrate():
+	set_default_settings()
+
+
 def before_uninstall():
 	remove_custom_fields()
 
@@ -54,5 +58,7 @@ def set_default_settings():
 	for field, value in DEFAULT_SETTINGS.items():
 		if settings.get(field) in (None, ""):
 			settings.set(field, value)
+	if not settings.get_password("push_token", raise_exception=False):
+		settings.push_token = frappe.generate_hash(length=40)  # the secret in push URLs
 	settings.flags.ignore_permissions = True
 	settings.save()

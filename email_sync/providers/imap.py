@@ -1,24 +1,31 @@
 """IMAP provider on the standard library's imaplib: read-only, resumable, in bounded batches.
 
-Read-only: folders are opened with EXAMINE and bodies read with BODY.PEEK[], so no flag (\\Seen included) and no
-message ever changes on the server.
+Read-only: folders are opened with EXAMINE and bodies read with BODY.PEEK[], so no flag (\\Seen included)
+and no message ever changes on the server.
 
-Resumable: the cursor is plain JSON, per folder the UIDVALIDITY and the highest UID already handed out
-(`last_uid`), plus HIGHESTMODSEQ in manual selection mode on CONDSTORE servers:
+Which mail: the configured folders (default INBOX), plus the Sent folder when bidirectional; junk/spam
+folders never, even when configured. `sync_start` limits by INTERNALDATE. In manual selection mode only
+messages carrying the keyword (default "EmailSync") are read, whatever their date: flagging is explicit.
+
+Resumable: the cursor is plain JSON; per folder its UIDVALIDITY and the highest UID already handed out, and,
+in manual selection mode on CONDSTORE servers, the HIGHESTMODSEQ seen:
 
     {"folders": {"INBOX": {"uidvalidity": 1700000000, "last_uid": 4711},
-                 "Sent": {"uidvalidity": 1700000001, "last_uid": 815}}}
+                 "Sent": {"uidvalidity": 1700000001, "last_uid": 815, "highestmodseq": 9120}}}
 
-Folder names: `Folder.name` and the cursor's keys are the names as people read them ("Entwürfe"); on the wire
-IMAP uses modified UTF-7 ("Entw&APw-rfe"). The raw name seen in LIST is remembered and used for EXAMINE; names
-never listed are encoded with `encode_mutf7`.
+Bounded: sizes are read first (RFC822.SIZE) to plan batches of at most `batch_size` messages and about
+`batch_bytes` bytes; only one batch of raw mail is held at a time.
+
+Folder names: `Folder.name` and the cursor's keys are names as people read them ("Entwürfe"); on the wire
+IMAP uses modified UTF-7 ("Entw&APw-rfe"). The raw name seen in LIST is remembered and used for EXAMINE;
+a name never listed is encoded with `encode_mutf7`.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import bisect
+import contextlib
 import copy
 import imaplib
 import re
@@ -85,9 +92,10 @@ class IMAPProvider(Provider):
 		self.skipped_folders: list[str] = []  # configured junk folders left out of the last fetch
 		self._imap: imaplib.IMAP4 | None = None
 		self._caps: set[str] = set()
-		self._raw_names: dict[str, str] = {}
+		self._raw_names: dict[str, str] = {}  # display name -> name on the wire, from the last LIST
+		self._selected: str | None = None  # the folder EXAMINEd last on this connection
 
-	# -- connection --------------------------------------------------------------------------------------------
+	# -- connection --------------------------------------------------------------------------------
 
 	@property
 	def host(self) -> str:
@@ -109,7 +117,7 @@ class IMAPProvider(Provider):
 				self._starttls(imap)
 			self._caps = {c.upper() for c in imap.capabilities}  # imaplib refreshes them after STARTTLS
 			self._login(imap)
-			self._caps = _capabilities(imap)  # servers announce more (CONDSTORE, MULTIAPPEND...) after login
+			self._caps = self._capabilities(imap)  # servers announce more (CONDSTORE...) after login
 			imap.capabilities = tuple(sorted(self._caps))  # imaplib's enable() checks this tuple
 			if {"CONDSTORE", "ENABLE"} <= self._caps:
 				self._enable_condstore(imap)
@@ -119,7 +127,7 @@ class IMAPProvider(Provider):
 		self._imap = imap
 
 	def close(self) -> None:
-		imap, self._imap = self._imap, None
+		imap, self._imap, self._selected = self._imap, None, None
 		if imap is not None:
 			_quiet_logout(imap)
 
@@ -241,14 +249,19 @@ class IMAPProvider(Provider):
 		except (imaplib.IMAP4.abort, OSError) as e:
 			raise ConnectionFailed(f"The connection to {self.host} broke during login: {_text(e)}.") from None
 		except imaplib.IMAP4.error as e:
-			text = _text(e)
-			if "[UNAVAILABLE]" in text.upper():
+			code, text = _response_code(_text(e))
+			if code in ("UNAVAILABLE", "INUSE"):  # RFC 5530: a server-side problem, not the password
 				raise ConnectionFailed(f"{self.host} cannot log you in right now: {text}.") from None
 			raise AuthenticationFailed(
 				f"{self.host} rejected the login for {username}: {text}.",
 				fix="Check the username and password. Gmail and Microsoft 365 refuse normal passwords over IMAP: "
 				"use an app password, or connect the account with the Gmail or Microsoft provider (OAuth).",
 			) from None
+
+	def _capabilities(self, imap: imaplib.IMAP4) -> set[str]:
+		typ, data = self._run_typed("reading its capabilities", imap.capability)
+		words = b" ".join(d for d in data if isinstance(d, bytes)).decode("ascii", "replace").upper().split()
+		return set(words) if typ == "OK" and words else {c.upper() for c in imap.capabilities}
 
 	def _enable_condstore(self, imap: imaplib.IMAP4) -> None:
 		# Without ENABLE, EXAMINE does not report HIGHESTMODSEQ. A failure just means no incremental search.
@@ -281,7 +294,7 @@ class IMAPProvider(Provider):
 		except imaplib.IMAP4.error as e:
 			raise ProviderError(f"{self.host} refused {what}: {_text(e)}.") from None
 
-	# -- folders -----------------------------------------------------------------------------------------------
+	# -- folders -----------------------------------------------------------------------------------
 
 	def list_folders(self) -> list[Folder]:
 		data = self._run("listing folders", self._session().list, '""', "*")
@@ -317,7 +330,7 @@ class IMAPProvider(Provider):
 	def _wire_name(self, name: str) -> str:
 		return self._raw_names.get(name) or encode_mutf7(name)
 
-	# -- fetching ----------------------------------------------------------------------------------------------
+	# -- fetching ----------------------------------------------------------------------------------
 
 	def fetch(self, cursor: dict | None) -> Iterator[Batch]:
 		cursor = copy.deepcopy(cursor) if cursor else {}
@@ -329,6 +342,7 @@ class IMAPProvider(Provider):
 				states[plan.folder.name] = batch_state
 				# A fresh copy per batch: the caller may keep it while we move on.
 				yield Batch(messages, copy.deepcopy(cursor), plan.folder.name, left + later)
+				del messages  # hold no raw mail while the next batch is read
 
 	def _plan(self, folder: Folder, old: dict | None, box: _Examined | None = None) -> _Plan:
 		"""EXAMINE the folder and SEARCH for what to fetch; no message is read yet."""
@@ -387,9 +401,11 @@ class IMAPProvider(Provider):
 		imap = self._session()
 		what = f'opening "{folder.name}"'
 		# EXAMINE, not SELECT: read-only, so the server never changes flags on our behalf.
+		self._selected = None
 		typ, data = self._run_typed(what, imap.select, _quote(self._wire_name(folder.name)), True)
 		if typ != "OK":
 			raise FolderMissing(f'The folder "{folder.name}" cannot be opened on {self.host}: {_text(data)}.')
+		self._selected = folder.name
 		return _Examined(
 			uidvalidity=_response_int(imap, "UIDVALIDITY"),
 			uidnext=_response_int(imap, "UIDNEXT"),
@@ -399,9 +415,10 @@ class IMAPProvider(Provider):
 
 	def _read(self, plan: _Plan) -> Iterator[tuple[dict, list[FetchedMessage], int]]:
 		"""Yield (folder state after the batch, its messages, messages left in this folder) per batch."""
-		box = self._examine(plan.folder)
-		if box.uidvalidity != plan.uidvalidity:  # renumbered between planning and reading: plan again
-			plan = self._plan(plan.folder, plan.old, box)
+		if self._selected != plan.folder.name:  # other folders were planned since: open this one again
+			box = self._examine(plan.folder)
+			if box.uidvalidity != plan.uidvalidity:  # renumbered between planning and reading: plan again
+				plan = self._plan(plan.folder, plan.old, box)
 		batches = self._plan_batches(plan.uids)
 		current, yielded = next(batches, None), False
 		while current is not None:
@@ -413,8 +430,9 @@ class IMAPProvider(Provider):
 				state = plan.after(current[-1])
 				left = len(plan.uids) - bisect.bisect_right(plan.uids, current[-1])
 			yield copy.deepcopy(state), messages, left
+			del messages  # hold no raw mail while the next batch is read
 			current, yielded = following, True
-		if not yielded and plan.end != plan.old:  # no mail, but a cursor worth keeping (new folder, new UIDVALIDITY)
+		if not yielded and plan.end != plan.old:  # no mail, but a new state (new folder, new UIDVALIDITY)
 			yield copy.deepcopy(plan.end), [], 0
 
 	def _plan_batches(self, uids: list[int]) -> Iterator[list[int]]:
@@ -469,7 +487,7 @@ class IMAPProvider(Provider):
 		data = self._run("reading messages", imap.uid, "FETCH", uid_set, items, allow_no=True)
 		return _parse_fetch(data)
 
-	# -- test --------------------------------------------------------------------------------------------------
+	# -- test --------------------------------------------------------------------------------------
 
 	def test(self) -> TestResult:
 		"""Connect, list folders and count the mail a first sync with these settings would read."""
@@ -484,12 +502,11 @@ class IMAPProvider(Provider):
 			self.close()
 		names = ", ".join(f.name for f in reading)
 		noun = "message matches" if count == 1 else "messages match"
-		return TestResult(
-			True, f"Connected to {self.config.address or self.host}. Reading {names}: {count:,} {noun} the settings.", folders
-		)
+		who = self.config.address or self.host
+		return TestResult(True, f"Connected to {who}. Reading {names}: {count:,} {noun} the settings.", folders)
 
 
-# -- plans ---------------------------------------------------------------------------------------------------------
+# -- plans -----------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -535,17 +552,6 @@ def _quiet_logout(imap: imaplib.IMAP4) -> None:
 			imap.shutdown()
 
 
-def _capabilities(imap: imaplib.IMAP4) -> set[str]:
-	try:
-		typ, data = imap.capability()
-	except imaplib.IMAP4.abort:
-		raise
-	except imaplib.IMAP4.error:
-		return {c.upper() for c in imap.capabilities}
-	words = b" ".join(d for d in data if isinstance(d, bytes)).decode("ascii", "replace").split()
-	return {w.upper() for w in words} if typ == "OK" and words else {c.upper() for c in imap.capabilities}
-
-
 def _response_int(imap: imaplib.IMAP4, code: str, default: int = 0) -> int:
 	_, data = imap.response(code)
 	for item in reversed(data or []):
@@ -555,7 +561,7 @@ def _response_int(imap: imaplib.IMAP4, code: str, default: int = 0) -> int:
 	return default
 
 
-# -- wire formats --------------------------------------------------------------------------------------------------
+# -- wire formats ----------------------------------------------------------------------------------
 
 
 def encode_mutf7(name: str) -> str:
@@ -691,6 +697,12 @@ def _quote(text: str) -> str:
 	return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _response_code(text: str) -> tuple[str, str]:
+	"""("AUTHENTICATIONFAILED", "Authentication failed") from "[AUTHENTICATIONFAILED] Authentication failed"."""
+	match = re.match(r"\[([A-Za-z-]+)[^\]]*\]\s*(.*)", text)
+	return (match.group(1).upper(), match.group(2) or text) if match else ("", text)
+
+
 def _int(value) -> int | None:
 	try:
 		return int(value)
@@ -709,7 +721,7 @@ def _text(value) -> str:
 	return str(value).strip().rstrip(".") or "no details"
 
 
-# -- response parsing ----------------------------------------------------------------------------------------------
+# -- response parsing ------------------------------------------------------------------------------
 # imaplib hands back each untagged response as bytes, or, when it carries literals, as (text ending in "{n}",
 # literal) tuples followed by the rest of the line. We rebuild one token tree per response.
 
@@ -746,60 +758,41 @@ def _tokenize(pieces: list) -> list:
 			text += piece
 	root: list = []
 	stack = [root]
-	i, n = 0, len(text)
-	while i < n:
-		c = text[i : i + 1]
-		if c in b" \r\n\t":
-			i += 1
-		elif c == b"(":
+	pos, end = 0, len(text)
+	while pos < end:
+		match = _TOKEN.match(text, pos)
+		if match is None:  # a stray character (e.g. an unbalanced quote): skip it
+			pos += 1
+			continue
+		pos = match.end()
+		kind = match.lastgroup
+		if kind == "open":
 			stack[-1].append([])
 			stack.append(stack[-1][-1])
-			i += 1
-		elif c == b")":
+		elif kind == "close":
 			if len(stack) > 1:
 				stack.pop()
-			i += 1
-		elif c == b'"':
-			value, i = _read_quoted(text, i + 1)
-			stack[-1].append(value)
-		elif c == b"\x00":
-			end = text.index(b"\x00", i + 1)
-			stack[-1].append(literals[int(text[i + 1 : end])])
-			i = end + 1
-		else:
-			value, i = _read_atom(text, i)
-			stack[-1].append(None if value.upper() == b"NIL" else value)
+		elif kind == "quoted":
+			stack[-1].append(_UNESCAPE.sub(rb"\1", match.group("quoted")))
+		elif kind == "literal":
+			stack[-1].append(literals[int(match.group("literal"))])
+		elif kind == "atom":
+			atom = match.group("atom")
+			stack[-1].append(None if atom.upper() == b"NIL" else atom)
 	return root
 
 
-def _read_quoted(text: bytes, i: int) -> tuple[bytes, int]:
-	out = bytearray()
-	while i < len(text):
-		c = text[i]
-		if c == 0x5C and i + 1 < len(text):  # backslash escape
-			out.append(text[i + 1])
-			i += 2
-		elif c == 0x22:
-			return bytes(out), i + 1
-		else:
-			out.append(c)
-			i += 1
-	return bytes(out), i
-
-
-def _read_atom(text: bytes, i: int) -> tuple[bytes, int]:
-	# Atoms like BODY[HEADER.FIELDS (FROM TO)]<0> keep their bracketed section whole.
-	start, depth = i, 0
-	while i < len(text):
-		c = text[i : i + 1]
-		if c == b"[":
-			depth += 1
-		elif c == b"]":
-			depth = max(0, depth - 1)
-		elif depth == 0 and c in b" ()\r\n\t\x00\"":
-			break
-		i += 1
-	return text[start:i], i
+# One token per match; atoms keep bracketed sections whole, as in BODY[HEADER.FIELDS (FROM TO)]<0>.
+_TOKEN = re.compile(
+	rb"""[ \t\r\n]+
+	| (?P<open>\()
+	| (?P<close>\))
+	| "(?P<quoted>(?:[^"\\]|\\.)*)"
+	| \x00(?P<literal>\d+)\x00
+	| (?P<atom>(?:[^ \t\r\n()"\x00\[]|\[[^\]]*\])+)""",
+	re.VERBOSE | re.DOTALL,
+)
+_UNESCAPE = re.compile(rb"\\(.)", re.DOTALL)
 
 
 def _parse_fetch(data: list) -> list[dict]:
@@ -811,7 +804,7 @@ def _parse_fetch(data: list) -> list[dict]:
 		if values is None:
 			continue
 		item = {}
-		for key, value in zip(values[0::2], values[1::2]):
+		for key, value in zip(values[0::2], values[1::2], strict=False):
 			if isinstance(key, bytes):
 				name = key.decode("ascii", "replace").upper()
 				item["BODY[]" if name in ("BODY[]", "RFC822") else name] = value

@@ -194,9 +194,8 @@ class MicrosoftProvider(Provider):
 
 	def _ensure_session(self) -> requests.Session:
 		if self._session is None:
-			session = requests.Session()
-			session.verify = self.verify
-			self._session = session
+			# `verify` goes on each request: REQUESTS_CA_BUNDLE would override Session.verify (psf/requests#3829).
+			self._session = requests.Session()
 		return self._session
 
 	# -- HTTP --------------------------------------------------------------------------------------------------
@@ -237,7 +236,9 @@ class MicrosoftProvider(Provider):
 				"Accept": "application/json",
 			}
 			try:
-				response = session.request(method, url, headers=headers, json=json, timeout=self.config.timeout)
+				response = session.request(
+					method, url, headers=headers, json=json, timeout=self.config.timeout, verify=self.verify
+				)
 			except requests.exceptions.SSLError as e:
 				err = ConnectionFailed(
 					f"The certificate of {urlsplit(url).netloc} is not trusted: {_short(e)}.",

@@ -109,8 +109,9 @@ def build_app(
 			client_id,
 			client_credential=client_secret,
 			authority=authority,
-			verify=verify,
-			timeout=timeout,
+			# Not verify=/timeout=: msal would set them on a requests.Session, where REQUESTS_CA_BUNDLE overrides
+			# Session.verify (psf/requests#3829). HttpClient passes them on every request instead.
+			http_client=HttpClient(verify=verify, timeout=timeout),
 			azure_region=False,  # regional endpoints are for app-only tokens; never guess from the environment
 			# Unknown hosts (emulators, proxies) would otherwise be checked against login.microsoftonline.com.
 			instance_discovery=None if host in MICROSOFT_LOGIN_HOSTS else False,
@@ -190,6 +191,37 @@ def plain_description(description) -> str:
 	if text and text[-1] not in ".!?":
 		text += "."
 	return f"{text} ({', '.join(codes)})" if codes else text
+
+
+class HttpClient:
+	"""The HTTP client msal uses: requests with `verify` and `timeout` passed on every call.
+
+	A requests.Session's own `verify` loses to the REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE environment variables
+	(psf/requests#3829), so a CA bundle set on the session would be silently ignored where they are set.
+	"""
+
+	def __init__(self, verify: bool | str = True, timeout: float = 30.0):
+		import requests
+
+		self.verify, self.timeout = verify, timeout
+		self.session = requests.Session()
+		adapter = requests.adapters.HTTPAdapter(max_retries=1)  # as msal's own client: one retry on connect errors
+		self.session.mount("https://", adapter)
+		self.session.mount("http://", adapter)
+
+	def _options(self, kwargs: dict) -> dict:
+		kwargs.setdefault("verify", self.verify)
+		kwargs.setdefault("timeout", self.timeout)
+		return kwargs
+
+	def get(self, url, **kwargs):
+		return self.session.get(url, **self._options(kwargs))
+
+	def post(self, url, **kwargs):
+		return self.session.post(url, **self._options(kwargs))
+
+	def close(self) -> None:
+		self.session.close()
 
 
 class TokenManager:

@@ -7,11 +7,59 @@ import json
 import frappe
 
 from email_sync.engine import NEEDS_REVIEW, SKIPPED, BlacklistEntry, Context, Directory, Filter, RuleError, RuleSet
-from email_sync.providers import AccountConfig, ProviderError
+from email_sync.providers import AccountConfig, OAuthTokens, ProviderError, get_provider
+
+
+def endpoints() -> dict:
+	"""Where Google's and Microsoft's endpoints live. Empty (the real services) unless the site config
+	`email_sync_endpoints` points them elsewhere, as the tests do with their local emulators."""
+	return frappe.conf.get("email_sync_endpoints") or {}
+
+
+def provider_for(account, config: AccountConfig | None = None):
+	options = {}
+	if account.provider == "Microsoft" and endpoints().get("ca_bundle"):
+		options["verify"] = endpoints()["ca_bundle"]
+	return get_provider(config or account_config(account), **options)
+
+
+def oauth_client(provider: str) -> tuple[str, str]:
+	settings = frappe.get_cached_doc("Email Sync Settings")
+	prefix = "google" if provider == "Gmail" else "microsoft"
+	secret = settings.get_password(f"{prefix}_client_secret", raise_exception=False) or ""
+	return settings.get(f"{prefix}_client_id") or "", secret
+
+
+def account_tokens(account) -> OAuthTokens | None:
+	if account.provider == "IMAP" and account.auth_type != "OAuth":
+		return None
+	client_id, client_secret = oauth_client(account.provider)
+	return OAuthTokens(
+		client_id=client_id,
+		client_secret=client_secret,
+		refresh_token=account.get_password("refresh_token", raise_exception=False) or "",
+		access_token=account.get_password("access_token", raise_exception=False) or "",
+		expires_at=float(account.access_token_expires_at or 0),
+		tenant=account.microsoft_tenant or "",
+	)
+
+
+def store_tokens(account_name: str, tokens: OAuthTokens) -> None:
+	"""Keep refreshed tokens encrypted on the account (called by providers mid-sync)."""
+	from frappe.utils.password import set_encrypted_password
+
+	if tokens.refresh_token:
+		set_encrypted_password("Email Sync Account", account_name, tokens.refresh_token, "refresh_token")
+	if tokens.access_token:
+		set_encrypted_password("Email Sync Account", account_name, tokens.access_token, "access_token")
+	frappe.db.set_value(
+		"Email Sync Account", account_name, "access_token_expires_at", tokens.expires_at, update_modified=False
+	)
 
 
 def account_config(account) -> AccountConfig:
 	"""The provider's view of an Email Sync Account document."""
+	prefix = {"Gmail": "google", "Microsoft": "microsoft"}.get(account.provider, "")
 	return AccountConfig(
 		provider=account.provider,
 		address=(account.email_address or "").strip().lower(),
@@ -26,6 +74,10 @@ def account_config(account) -> AccountConfig:
 		password=account.get_password("password", raise_exception=False) or "",
 		timeout=float(account.connection_timeout or 30),
 		batch_size=int(account.batch_size or 200),
+		oauth=account_tokens(account),
+		api_base=endpoints().get(f"{prefix}_api", "") if prefix else "",
+		auth_base=endpoints().get(f"{prefix}_auth", "") if prefix else "",
+		on_tokens_refreshed=lambda tokens: store_tokens(account.name, tokens),
 	)
 
 

@@ -13,8 +13,8 @@ import frappe
 from frappe.utils import add_to_date, now_datetime
 
 from email_sync.engine import ERROR, FILED, NEEDS_REVIEW, SKIPPED, parse_message, plan_messages
-from email_sync.providers import ProviderError, get_provider
-from email_sync.sync.context import account_config, load_context, load_cursor, load_settings
+from email_sync.providers import ProviderError
+from email_sync.sync.context import account_config, load_context, load_cursor, load_settings, provider_for
 from email_sync.sync.writer import Item, write_batch
 
 PROGRESS_EVENT = "email_sync_progress"
@@ -39,7 +39,7 @@ def _run(account_name: str, trigger: str) -> dict:
 		config = account_config(account)
 		context = load_context(account, config)
 		snippet_length = int(load_settings().snippet_length or 200)
-		with get_provider(config) as provider:
+		with provider_for(account, config) as provider:
 			for batch in provider.fetch(load_cursor(account)):
 				counts["fetched"] += len(batch.messages)
 				plans = plan_messages(

@@ -23,6 +23,7 @@ from email_sync.providers.base import (
 	AuthenticationFailed,
 	Batch,
 	ConnectionFailed,
+	Folder,
 	FolderMissing,
 )
 from email_sync.providers.imap import (
@@ -34,10 +35,10 @@ from email_sync.providers.imap import (
 	uid_sets,
 )
 
-# -- helpers ---------------------------------------------------------------------------------------------------
+# -- helpers ---------------------------------------------------------------------------------------
 
 
-def make_message(n: int, *, size: int = 0, sender: str = "alice@example.org", to: str = "me@example.com") -> bytes:
+def make_message(n: int, *, size: int = 0, sender: str = "alice@example.org", to: str = "me@example.com"):
 	msg = EmailMessage()
 	msg["From"] = sender
 	msg["To"] = to
@@ -83,7 +84,7 @@ def untrusted_tls() -> ssl.SSLContext:
 	return context
 
 
-# -- connecting ------------------------------------------------------------------------------------------------
+# -- connecting ------------------------------------------------------------------------------------
 
 
 def test_connect_and_list_folders_with_roles(mailbox: Mailbox):
@@ -97,7 +98,15 @@ def test_connect_and_list_folders_with_roles(mailbox: Mailbox):
 	assert folders["Drafts"].role == "drafts"
 	assert folders["Projects/2024"].role == ""
 	assert folders["Projects/2024"].selectable
-	assert all(f.selectable for f in folders.values() if f.name != "Projects")
+	assert not folders["Projects"].selectable  # Dovecot lists the parent as \Noselect
+	assert set(folders) == {"INBOX", "Sent", "Junk", "Trash", "Drafts", "Projects", "Projects/2024"}
+
+
+def test_a_noselect_folder_cannot_be_configured(mailbox: Mailbox):
+	mailbox.create("Projects/2024")
+	with pytest.raises(FolderMissing) as info:
+		fetch_all(config(mailbox, folders=["Projects"]))
+	assert '"Projects"' in info.value.message
 
 
 def test_get_provider_returns_imap(mailbox: Mailbox):
@@ -118,7 +127,7 @@ def test_wrong_password_is_authentication_failed(mailbox: Mailbox):
 def test_nothing_listening_is_connection_failed():
 	port = free_port()  # bound and released: nothing listens there now
 	with pytest.raises(ConnectionFailed) as info:
-		IMAPProvider(AccountConfig("IMAP", "me@example.com", host="127.0.0.1", port=port, security="None")).connect()
+		IMAPProvider(AccountConfig("IMAP", "me@x.example", host="127.0.0.1", port=port, security="None")).connect()
 	assert info.value.message == f"Could not reach 127.0.0.1:{port}: connection refused."
 	assert "port" in info.value.fix
 	assert info.value.transient
@@ -164,7 +173,7 @@ def test_plain_against_the_ssl_port_explains_the_security_setting(mailbox: Mailb
 	assert "SSL" in info.value.fix
 
 
-# -- fetching --------------------------------------------------------------------------------------------------
+# -- fetching --------------------------------------------------------------------------------------
 
 
 def test_first_fetch_in_batches_then_nothing_then_only_new(mailbox: Mailbox):
@@ -376,6 +385,9 @@ def test_non_ascii_folder_names_round_trip(mailbox: Mailbox):
 	assert batches[0].messages[0].provider_id.startswith("Entwürfe/")
 	assert set(batches[-1].cursor["folders"]) == {"Entwürfe", "Заказы"}
 
+	# A name never listed on this connection is encoded by the provider itself.
+	with IMAPProvider(cfg) as fresh:
+		assert fresh._examine(Folder("Заказы")).exists == 1
 
 
 def test_empty_new_folder_records_its_cursor(mailbox: Mailbox):
@@ -393,7 +405,7 @@ def test_test_counts_what_a_first_sync_reads(mailbox: Mailbox):
 	assert "INBOX, Sent: 4 messages" in result.message
 
 
-# -- wire formats (pure functions) -----------------------------------------------------------------------------
+# -- wire formats (pure functions) -----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,7 @@ def test_app_is_installed_with_its_doctypes_and_scheduler_hook():
 
 def test_mailbox_is_filed_on_customer_and_contact_with_reasons(dovecot, party):
 	user = new_mailbox(dovecot)
-	known = mail(f"ANA.Private@{party.domain}", user.name, subject="Order 7 is late", message_id="<o7@acme.test>")
+	known = mail(f"ANA.Private@{party.domain}", user.name, subject="Order 7 is late", message_id=f"<o7@{party.domain}>")
 	deliver(
 		dovecot,
 		user,
@@ -66,7 +66,7 @@ def test_mailbox_is_filed_on_customer_and_contact_with_reasons(dovecot, party):
 			b"Subject: no sender at all\r\nTo: someone@else.test\r\n\r\nbody",
 		],
 	)
-	deliver(dovecot, user, [mail(user.name, f"ana@{party.domain}", subject="Re: Order 7", message_id="<r7@x>")], "Sent")
+	deliver(dovecot, user, [mail(user.name, f"ana@{party.domain}", subject="Re: Order 7", message_id=f"<r7@{party.domain}>")], "Sent")
 	account = make_account(dovecot, user, direction="Bidirectional")
 
 	counts = sync_account(account, "Manual")
@@ -80,7 +80,7 @@ def test_mailbox_is_filed_on_customer_and_contact_with_reasons(dovecot, party):
 	assert rows["Who am I"].status == "Needs Review" and "stranger@unknown.test" in rows["Who am I"].reason
 	assert rows["no sender at all"].status == "Needs Review"
 
-	[comm] = communications_with_message_id("o7@acme.test")
+	[comm] = communications_with_message_id(f"o7@{party.domain}")
 	assert communication_links(comm) == {("Contact", party.contact), ("Customer", party.customer)}
 	doc = frappe.get_doc("Communication", comm)
 	assert (doc.communication_medium, doc.sent_or_received, doc.subject) == ("Email", "Received", "Order 7 is late")
@@ -116,13 +116,13 @@ def test_rerun_and_cursor_reset_file_nothing_twice(dovecot, party):
 
 def test_same_email_in_two_mailboxes_is_filed_once(dovecot, party):
 	first, second = new_mailbox(dovecot), new_mailbox(dovecot)
-	shared = mail(f"ana@{party.domain}", f"{first.name}, {second.name}", subject="To both", message_id="<both@acme>")
+	shared = mail(f"ana@{party.domain}", f"{first.name}, {second.name}", subject="To both", message_id=f"<both@{party.domain}>")
 	deliver(dovecot, first, [shared])
 	deliver(dovecot, second, [shared])
 	a1, a2 = make_account(dovecot, first), make_account(dovecot, second)
 	sync_account(a1)
 	sync_account(a2)
-	[comm] = communications_with_message_id("both@acme")
+	[comm] = communications_with_message_id(f"both@{party.domain}")
 	assert synced(a1)[0].communication == comm == synced(a2)[0].communication
 	assert communication_links(comm) == {("Contact", party.contact), ("Customer", party.customer)}
 

@@ -4,14 +4,70 @@
 frappe.ui.form.on("Email Sync Account", {
 	refresh(frm) {
 		if (frm.is_new()) return;
+		email_sync_account.show_connect_error(frm);
+		if (frm.doc.provider !== "IMAP") {
+			const label = frm.doc.connected_on ? __("Reconnect") : __("Connect");
+			frm.add_custom_button(label, () => email_sync_account.connect(frm));
+		}
 		frm.add_custom_button(__("Sync Now"), () => email_sync_account.sync_now(frm));
 		frm.add_custom_button(__("Test Connection"), () => email_sync_account.test_connection(frm));
+		if (frm.doc.status !== "Disconnected") {
+			frm.add_custom_button(__("Disconnect"), () => email_sync_account.disconnect(frm), __("Actions"));
+		}
 		email_sync_account.show_health(frm);
 		email_sync_account.listen_for_progress(frm);
 	},
 });
 
 const email_sync_account = {
+	connect(frm) {
+		const go = () =>
+			frappe.xcall("email_sync.api.connect", { account: frm.doc.name }).then((r) => (window.location.href = r.url));
+		frm.is_dirty() ? frm.save().then(go) : go();
+	},
+
+	show_connect_error(frm) {
+		if (!frappe.utils.get_url_arg("connect_error")) return;
+		frappe.xcall("email_sync.api.connect_error").then((message) => {
+			if (message) frappe.msgprint({ title: __("Connect failed"), message: frappe.utils.escape_html(message), indicator: "red" });
+		});
+	},
+
+	disconnect(frm) {
+		const dialog = new frappe.ui.Dialog({
+			title: __("Disconnect {0}", [frm.doc.email_address]),
+			fields: [
+				{
+					fieldname: "what",
+					fieldtype: "Select",
+					label: __("Synced history"),
+					options: [
+						{ value: "keep", label: __("Keep the emails already filed (recommended)") },
+						{ value: "erase", label: __("Erase everything this account synced") },
+					],
+					default: "keep",
+					description: __("Erasing deletes this account's Synced Emails and the Communications and files that only it filed."),
+				},
+			],
+			primary_action_label: __("Disconnect"),
+			primary_action(values) {
+				frappe
+					.xcall("email_sync.api.disconnect", { account: frm.doc.name, erase: values.what === "erase" ? 1 : 0 })
+					.then((r) => {
+						dialog.hide();
+						frappe.show_alert({
+							message: values.what === "erase"
+								? __("Disconnected; {0} Communications erased.", [r.communications_deleted || 0])
+								: __("Disconnected; the synced history is kept."),
+							indicator: "orange",
+						});
+						frm.reload_doc();
+					});
+			},
+		});
+		dialog.show();
+	},
+
 	sync_now(frm) {
 		frappe
 			.xcall("email_sync.api.sync_now", { account: frm.doc.name })

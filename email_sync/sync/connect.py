@@ -1,0 +1,115 @@
+"""Connecting a Gmail or Microsoft account: the OAuth authorization-code flow, and disconnecting it.
+
+The `state` sent to the provider is single-use, expires in ten minutes and is bound to the user and the
+browser session that clicked Connect: a callback carrying any other state is refused.
+"""
+
+from __future__ import annotations
+
+import frappe
+from frappe import _
+from frappe.utils import get_url, now_datetime
+
+from email_sync.providers import ProviderError
+from email_sync.sync.context import account_config, endpoints, oauth_client, provider_for, store_tokens
+
+STATE_TTL = 600  # seconds
+CALLBACK = "/api/method/email_sync.api.oauth_callback"
+
+
+def redirect_uri() -> str:
+	return get_url(CALLBACK)
+
+
+def _state_key(state: str) -> str:
+	return f"email_sync:oauth_state:{state}"
+
+
+def authorization_url(account) -> str:
+	"""Where the browser goes to consent. Remembers the state for the callback."""
+	client_id, _secret = oauth_client(account.provider)
+	if not client_id:
+		frappe.throw(
+			_("Enter the {0} OAuth client in Email Sync Settings first (see the README).").format(account.provider)
+		)
+	state = frappe.generate_hash(length=32)
+	frappe.cache.set_value(
+		_state_key(state),
+		{"account": account.name, "user": frappe.session.user, "sid": frappe.session.sid},
+		expires_in_sec=STATE_TTL,
+	)
+	if account.provider == "Gmail":
+		from email_sync.providers.google_oauth import authorization_url as google_url
+
+		return google_url(
+			client_id, redirect_uri(), state, login_hint=account.email_address, auth_base=endpoints().get("google_auth")
+		)
+	if account.provider == "Microsoft":
+		from email_sync.providers.microsoft_oauth import authorization_url as microsoft_url
+
+		return microsoft_url(
+			client_id,
+			redirect_uri(),
+			state,
+			tenant=account.microsoft_tenant or "organizations",
+			auth_base=endpoints().get("microsoft_auth"),
+			login_hint=account.email_address,
+		)
+	frappe.throw(_("Connect is for Gmail and Microsoft accounts; IMAP accounts use a password."))
+
+
+def claim_state(state: str) -> str:
+	"""The account a callback's state was issued for, if the same user and session asked for it. Single use."""
+	data = frappe.cache.get_value(_state_key(state or "")) if state else None
+	frappe.cache.delete_value(_state_key(state or ""))
+	if not data or data.get("user") != frappe.session.user or data.get("sid") != frappe.session.sid:
+		raise frappe.PermissionError(
+			_("This sign-in could not be verified (it expired, was already used, or was started by someone else). Click Connect again.")
+		)
+	return data["account"]
+
+
+def finish(account_name: str, code: str) -> None:
+	"""Trade the code for tokens, check the mailbox is the account's, keep the tokens, start real time."""
+	account = frappe.get_doc("Email Sync Account", account_name)
+	account.check_permission("write")
+	client_id, client_secret = oauth_client(account.provider)
+	tokens = _exchange(account, client_id, client_secret, code)
+	# Stored first: a refresh while reading the profile stores newer tokens through on_tokens_refreshed.
+	store_tokens(account.name, tokens)
+	config = account_config(account)
+	config.oauth = tokens
+	with provider_for(account, config) as provider:
+		address = (getattr(provider, "email_address", "") or getattr(provider, "mailbox_address", "")).lower()
+	if address and address != account.email_address:
+		frappe.db.rollback()
+		raise ProviderError(
+			f"You signed in as {address}, but this account is for {account.email_address}.",
+			code="wrong_mailbox",
+			fix=f"Click Connect again and choose {account.email_address}, or create an account for {address}.",
+		)
+	values = {"connected_by": frappe.session.user, "connected_on": now_datetime(), "auth_type": "OAuth"}
+	if account.status in ("Draft", "Disconnected", "Error"):
+		values.update(status="Active", consecutive_failures=0, next_sync_after=None)
+	frappe.db.set_value("Email Sync Account", account.name, values)
+	frappe.db.commit()
+
+
+def _exchange(account, client_id: str, client_secret: str, code: str):
+	if account.provider == "Gmail":
+		from email_sync.providers.google_oauth import exchange_code
+
+		return exchange_code(client_id, client_secret, code, redirect_uri(), auth_base=endpoints().get("google_auth"))
+	from email_sync.providers.microsoft_oauth import exchange_code
+
+	tokens = exchange_code(
+		client_id,
+		client_secret,
+		code,
+		redirect_uri(),
+		tenant=account.microsoft_tenant or "organizations",
+		auth_base=endpoints().get("microsoft_auth"),
+		verify=endpoints().get("ca_bundle") or True,
+	)
+	tokens.tenant = account.microsoft_tenant or "organizations"
+	return tokens

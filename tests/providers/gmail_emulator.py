@@ -1,0 +1,735 @@
+"""A local stand-in for the Gmail API v1 and Google's OAuth endpoints, for tests: stdlib http.server in a thread.
+
+It serves, on 127.0.0.1 and a free port, the paths google-api-python-client builds from its discovery document
+when `client_options={"api_endpoint": emulator.url}`:
+
+    GET  /gmail/v1/users/me/profile              GET  /gmail/v1/users/me/labels
+    GET  /gmail/v1/users/me/messages             GET  /gmail/v1/users/me/messages/{id}?format=raw
+    GET  /gmail/v1/users/me/history              POST /gmail/v1/users/me/watch     POST /gmail/v1/users/me/stop
+    POST /batch/gmail/v1 and /batch              (multipart/mixed of application/http parts, answered in kind)
+
+plus Google's OAuth endpoints: GET /o/oauth2/v2/auth (the consent page: redirects at once with a code),
+POST /token (authorization_code and refresh_token grants) and POST /revoke.
+
+Answers follow Google's formats, errors included ({"error": {"code", "message", "errors": [{"reason"}],
+"status"}} for the API, {"error", "error_description"} for OAuth), because the real client libraries parse them.
+API calls need a valid Bearer token (inside a batch each part's own Authorization header, else the outer one).
+
+    gmail = GmailEmulator().start()
+    tokens = gmail.issue_tokens()                  # refresh + access token for gmail.client_id
+    gmail.add_message(labels=["INBOX"], date=datetime(2024, 5, 1))
+    gmail.fail_next(429, count=3, retry_after=2)   # fault injection
+    gmail.expire_access_tokens(); gmail.revoke_grant(); gmail.expire_history()
+    gmail.count("/messages/")                       # request counting (batch parts included)
+    gmail.stop()
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.parser import BytesParser, Parser
+from email.policy import compat32
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+GMAIL_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
+READ_SCOPES = {GMAIL_READONLY, "https://www.googleapis.com/auth/gmail.modify", "https://mail.google.com/"}
+SYSTEM_LABELS = (
+	"INBOX", "SENT", "DRAFT", "SPAM", "TRASH", "UNREAD", "STARRED", "IMPORTANT", "CHAT",
+	"CATEGORY_PERSONAL", "CATEGORY_SOCIAL", "CATEGORY_PROMOTIONS", "CATEGORY_UPDATES", "CATEGORY_FORUMS",
+)  # fmt: skip
+MAX_BATCH_PARTS = 100  # Gmail's limit per batch request
+WATCH_DAYS = 7
+
+_API = re.compile(r"^/gmail/v1/users/(?P<user>[^/]+)(?P<rest>/.*)$")
+
+
+@dataclass
+class StoredMessage:
+	id: str
+	thread_id: str
+	label_ids: list[str]
+	internal_date: int  # epoch milliseconds
+	raw: bytes
+	history_id: int
+
+
+@dataclass
+class Fault:
+	status: int
+	remaining: int
+	match: str
+	retry_after: str | None
+	reason: str
+	message: str
+	status_text: str
+	details: list = field(default_factory=list)
+
+
+@dataclass
+class Request:
+	method: str
+	path: str
+	query: dict[str, list[str]]
+	in_batch: bool
+	status: int = 0
+
+
+class GmailEmulator:
+	client_id = "emulator-client.apps.googleusercontent.com"
+	client_secret = "emulator-secret"
+
+	def __init__(self, address: str = "me@example.com", *, page_size: int | None = None):
+		self.address = address
+		self.page_size = page_size  # caps maxResults, so small mailboxes still page
+		self.token_lifetime = 3599
+		self.lock = threading.RLock()
+		self.messages: dict[str, StoredMessage] = {}
+		self.labels: dict[str, dict] = {
+			label: {"id": label, "name": label, "type": "system"} for label in SYSTEM_LABELS
+		}
+		self.history: list[dict] = []
+		self.history_id = 100000
+		self.history_floor = 0  # startHistoryId below this: 404, as when Gmail has dropped old history
+		self.faults: list[Fault] = []
+		self.requests: list[Request] = []
+		self.access_tokens: dict[str, dict] = {}  # token -> {"refresh", "scopes", "expires"}
+		self.refresh_tokens: dict[str, dict] = {}  # token -> {"scopes", "revoked"}
+		self.codes: dict[str, dict] = {}  # authorization code -> {"redirect_uri", "scopes", "used"}
+		self.consent_scopes: set[str] | None = None  # scopes the "user" grants on the consent page; None: all
+		self.refreshes = 0
+		self.watch: dict | None = None
+		self.stops = 0
+		self.mail_enabled = True
+		self._ids = itertools.count(0x18C0_0000_0000_0000 + secrets.randbelow(1 << 40))
+		self._server: ThreadingHTTPServer | None = None
+		self._thread: threading.Thread | None = None
+
+	# -- life cycle --------------------------------------------------------------------------------------------
+
+	def start(self) -> GmailEmulator:
+		emulator = self
+
+		class Handler(_Handler):
+			pass
+
+		Handler.emulator = emulator
+		self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+		self._server.daemon_threads = True
+		self._thread = threading.Thread(target=self._server.serve_forever, name="gmail-emulator", daemon=True)
+		self._thread.start()
+		return self
+
+	def stop(self) -> None:
+		if self._server is not None:
+			self._server.shutdown()
+			self._server.server_close()
+			self._server = None
+
+	@property
+	def url(self) -> str:
+		host, port = self._server.server_address[:2]
+		return f"http://{host}:{port}/"
+
+	@property
+	def base(self) -> str:
+		return self.url.rstrip("/")
+
+	# -- mailbox -----------------------------------------------------------------------------------------------
+
+	def _next_history(self) -> int:
+		self.history_id += 3 + secrets.randbelow(5)  # gaps, as in Gmail
+		return self.history_id
+
+	def add_label(self, name: str) -> str:
+		with self.lock:
+			label_id = f"Label_{len(self.labels) + 1}"
+			self.labels[label_id] = {
+				"id": label_id,
+				"name": name,
+				"type": "user",
+				"messageListVisibility": "show",
+				"labelListVisibility": "labelShow",
+			}
+			return label_id
+
+	def add_message(
+		self,
+		*,
+		labels=("INBOX",),
+		date: datetime | None = None,
+		subject: str | None = None,
+		raw: bytes | None = None,
+		thread_id: str | None = None,
+		sender: str = "alice@example.org",
+	) -> str:
+		"""File a message (a history record "messageAdded" too). `date`: naive UTC or aware; default now."""
+		with self.lock:
+			message_id = f"{next(self._ids):016x}"
+			when = date or datetime.now(timezone.utc)
+			if when.tzinfo is None:
+				when = when.replace(tzinfo=timezone.utc)
+			millis = int(when.timestamp() * 1000)
+			if raw is None:
+				raw = (
+					f"Message-ID: <{message_id}@emulator.test>\r\n"
+					f"Date: {when.strftime('%a, %d %b %Y %H:%M:%S +0000')}\r\n"
+					f"From: {sender}\r\nTo: {self.address}\r\n"
+					f"Subject: {subject or 'Message ' + message_id}\r\n\r\n"
+					f"Body of {message_id}.\r\n"
+				).encode()
+			history_id = self._next_history()
+			message = StoredMessage(message_id, thread_id or message_id, list(labels), millis, raw, history_id)
+			self.messages[message_id] = message
+			self.history.append(
+				{
+					"id": history_id,
+					"messages": [{"id": message_id, "threadId": message.thread_id}],
+					"messagesAdded": [{"message": self._short(message)}],
+				}
+			)
+			return message_id
+
+	def label_message(self, message_id: str, label_id: str) -> None:
+		with self.lock:
+			message = self.messages[message_id]
+			if label_id not in message.label_ids:
+				message.label_ids.append(label_id)
+			history_id = self._next_history()
+			message.history_id = history_id
+			self.history.append(
+				{
+					"id": history_id,
+					"messages": [{"id": message_id, "threadId": message.thread_id}],
+					"labelsAdded": [{"message": self._short(message), "labelIds": [label_id]}],
+				}
+			)
+
+	def delete_message(self, message_id: str) -> None:
+		with self.lock:
+			message = self.messages.pop(message_id)
+			self.history.append(
+				{
+					"id": self._next_history(),
+					"messages": [{"id": message_id, "threadId": message.thread_id}],
+					"messagesDeleted": [{"message": {"id": message_id, "threadId": message.thread_id}}],
+				}
+			)
+
+	def expire_history(self, before: int | None = None) -> None:
+		"""history.list with a startHistoryId below `before` (default: everything up to now) answers 404."""
+		with self.lock:
+			self.history_floor = self.history_id + 1 if before is None else before
+
+	@staticmethod
+	def _short(message: StoredMessage) -> dict:
+		return {"id": message.id, "threadId": message.thread_id, "labelIds": list(message.label_ids)}
+
+	# -- tokens ------------------------------------------------------------------------------------------------
+
+	def issue_tokens(self, scopes=(GMAIL_READONLY,)) -> dict:
+		"""A granted refresh token plus a fresh access token: {"refresh_token", "access_token", "expires_in"}."""
+		with self.lock:
+			refresh = "1//rt-" + secrets.token_urlsafe(16)
+			self.refresh_tokens[refresh] = {"scopes": set(scopes), "revoked": False}
+			return {
+				"refresh_token": refresh,
+				"access_token": self._new_access(refresh),
+				"expires_in": self.token_lifetime,
+				"scope": " ".join(scopes),
+			}
+
+	def _new_access(self, refresh: str) -> str:
+		token = "ya29.at-" + secrets.token_urlsafe(16)
+		scopes = self.refresh_tokens[refresh]["scopes"]
+		self.access_tokens[token] = {
+			"refresh": refresh,
+			"scopes": set(scopes),
+			"expires": time.time() + self.token_lifetime,
+		}
+		return token
+
+	def expire_access_tokens(self) -> None:
+		"""Every access token handed out so far stops working (401) until the client refreshes."""
+		with self.lock:
+			for info in self.access_tokens.values():
+				info["expires"] = 0
+
+	def revoke_grant(self) -> None:
+		"""The user removed the app's access: refresh tokens give invalid_grant, access tokens 401."""
+		with self.lock:
+			for info in self.refresh_tokens.values():
+				info["revoked"] = True
+			self.access_tokens.clear()
+
+	# -- fault injection and counting --------------------------------------------------------------------------
+
+	def fail_next(
+		self,
+		status: int,
+		*,
+		count: int = 1,
+		match: str = "/gmail/v1/",
+		retry_after: float | str | None = None,
+		reason: str | None = None,
+		message: str | None = None,
+		status_text: str | None = None,
+		details: list | None = None,
+	) -> None:
+		"""The next `count` requests whose path contains `match` (batch parts included) fail with `status`."""
+		defaults = {
+			429: ("rateLimitExceeded", "Too many concurrent requests for user.", "RESOURCE_EXHAUSTED"),
+			503: ("backendError", "The service is currently unavailable.", "UNAVAILABLE"),
+			500: ("backendError", "Internal error encountered.", "INTERNAL"),
+		}
+		d_reason, d_message, d_status = defaults.get(status, ("failedPrecondition", "Precondition check failed.", ""))
+		with self.lock:
+			self.faults.append(
+				Fault(
+					status,
+					count,
+					match,
+					None if retry_after is None else str(retry_after),
+					reason or d_reason,
+					message or d_message,
+					status_text or d_status or HTTPStatus(status).name,
+					details or [],
+				)
+			)
+
+	def clear_faults(self) -> None:
+		with self.lock:
+			self.faults.clear()
+
+	def count(self, path_contains: str = "", *, method: str | None = None, in_batch: bool | None = None) -> int:
+		with self.lock:
+			return sum(
+				1
+				for r in self.requests
+				if path_contains in r.path
+				and (method is None or r.method == method)
+				and (in_batch is None or r.in_batch == in_batch)
+			)
+
+	# -- dispatch ----------------------------------------------------------------------------------------------
+
+	def handle(self, method: str, target: str, headers, body: bytes, in_batch: bool = False):
+		"""One request -> (status, headers, body bytes)."""
+		parts = urlsplit(target)
+		path, query = parts.path, parse_qs(parts.query, keep_blank_values=True)
+		record = Request(method, path, query, in_batch)
+		with self.lock:
+			self.requests.append(record)
+		status, out_headers, out_body = self._route(method, path, query, headers, body)
+		record.status = status
+		return status, out_headers, out_body
+
+	def _route(self, method, path, query, headers, body):
+		if path == "/token" and method == "POST":
+			return self._token(headers, body)
+		if path == "/revoke" and method == "POST":
+			return self._revoke(query, headers, body)
+		if path == "/o/oauth2/v2/auth" and method == "GET":
+			return self._consent(query)
+		if path in ("/batch/gmail/v1", "/batch") and method == "POST":
+			fault = self._fault(path)
+			if fault:
+				return fault
+			return self._batch(headers, body)
+		match = _API.match(path)
+		if not match:
+			return _api_error(404, "Not Found", "notFound", "NOT_FOUND")
+		denied = self._authorize(headers)
+		if denied:
+			return denied
+		fault = self._fault(path)
+		if fault:
+			return fault
+		if match["user"] not in ("me", self.address):
+			return _api_error(403, "Delegation denied for " + self.address, "forbidden", "PERMISSION_DENIED")
+		if not self.mail_enabled:
+			return _api_error(400, "Mail service not enabled", "failedPrecondition", "FAILED_PRECONDITION")
+		return self._api(method, match["rest"], query, body)
+
+	def _fault(self, path: str):
+		with self.lock:
+			for fault in self.faults:
+				if fault.remaining > 0 and fault.match in path:
+					fault.remaining -= 1
+					extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+					return _api_error(
+						fault.status, fault.message, fault.reason, fault.status_text, fault.details, extra
+					)
+		return None
+
+	def _authorize(self, headers):
+		auth = _header(headers, "authorization") or ""
+		token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+		with self.lock:
+			info = self.access_tokens.get(token)
+			if info is None or info["expires"] < time.time():
+				return _api_error(
+					401,
+					"Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or "
+					"other valid authentication credential.",
+					"authError",
+					"UNAUTHENTICATED",
+					extra={"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/", error="invalid_token"'},
+				)
+			if not info["scopes"] & READ_SCOPES:
+				return _api_error(
+					403,
+					"Request had insufficient authentication scopes.",
+					"insufficientPermissions",
+					"PERMISSION_DENIED",
+					details=[
+						{
+							"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+							"reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+							"domain": "googleapis.com",
+						}
+					],
+				)
+		return None
+
+	# -- Gmail API ---------------------------------------------------------------------------------------------
+
+	def _api(self, method, rest, query, body):
+		with self.lock:
+			if rest == "/profile" and method == "GET":
+				return _json(
+					200,
+					{
+						"emailAddress": self.address,
+						"messagesTotal": len(self.messages),
+						"threadsTotal": len({m.thread_id for m in self.messages.values()}),
+						"historyId": str(self.history_id),
+					},
+				)
+			if rest == "/labels" and method == "GET":
+				return _json(200, {"labels": list(self.labels.values())})
+			if rest == "/messages" and method == "GET":
+				return self._list_messages(query)
+			if rest.startswith("/messages/") and method == "GET":
+				return self._get_message(rest[len("/messages/") :], query)
+			if rest == "/history" and method == "GET":
+				return self._list_history(query)
+			if rest == "/watch" and method == "POST":
+				return self._watch(body)
+			if rest == "/stop" and method == "POST":
+				self.watch = None
+				self.stops += 1
+				return 204, {}, b""
+		return _api_error(404, "Method not found.", "notFound", "NOT_FOUND")
+
+	def _page(self, query, items: list, key: str, default: int = 100):
+		try:
+			size = min(int(_one(query, "maxResults") or default), 500)
+			offset = int(_one(query, "pageToken") or 0)
+		except ValueError:
+			return None, _api_error(400, "Invalid pageToken or maxResults", "invalidArgument", "INVALID_ARGUMENT")
+		if self.page_size:
+			size = min(size, self.page_size)
+		chunk = items[offset : offset + size]
+		page = {key: chunk} if chunk else {}
+		if offset + size < len(items):
+			page["nextPageToken"] = str(offset + size)
+		return page, None
+
+	def _list_messages(self, query):
+		wanted = query.get("labelIds") or []
+		unknown = [label for label in wanted if label not in self.labels]
+		if unknown:
+			return _api_error(400, f"Invalid label: {unknown[0]}", "invalidArgument", "INVALID_ARGUMENT")
+		after = before = None
+		for term in (_one(query, "q") or "").split():
+			name, _, value = term.partition(":")
+			if name in ("after", "before") and value.isdigit():
+				if name == "after":
+					after = int(value) * 1000
+				else:
+					before = int(value) * 1000
+			else:
+				return _api_error(400, f"Unsupported search term in the emulator: {term}", "invalidArgument")
+		spam_trash = (_one(query, "includeSpamTrash") or "false").lower() == "true"
+		found = [
+			m
+			for m in self.messages.values()
+			if all(label in m.label_ids for label in wanted)
+			and (spam_trash or not {"SPAM", "TRASH"} & set(m.label_ids))
+			and (after is None or m.internal_date >= after)
+			and (before is None or m.internal_date < before)
+		]
+		found.sort(key=lambda m: (m.internal_date, m.id), reverse=True)  # newest first, like Gmail
+		page, error = self._page(query, [{"id": m.id, "threadId": m.thread_id} for m in found], "messages")
+		if error:
+			return error
+		page["resultSizeEstimate"] = len(found)
+		return _json(200, page)
+
+	def _get_message(self, message_id, query):
+		message = self.messages.get(message_id)
+		if message is None:
+			return _api_error(404, "Requested entity was not found.", "notFound", "NOT_FOUND")
+		resource = {
+			**self._short(message),
+			"snippet": "",
+			"sizeEstimate": len(message.raw),
+			"historyId": str(message.history_id),
+			"internalDate": str(message.internal_date),
+		}
+		fmt = _one(query, "format") or "full"
+		if fmt == "raw":
+			resource["raw"] = base64.urlsafe_b64encode(message.raw).decode("ascii")
+		elif fmt != "minimal":
+			return _api_error(400, f"The emulator only serves format=raw or minimal, not {fmt}", "invalidArgument")
+		return _json(200, resource)
+
+	def _list_history(self, query):
+		start = _one(query, "startHistoryId")
+		if not start or not start.isdigit():
+			return _api_error(400, "Invalid startHistoryId", "invalidArgument", "INVALID_ARGUMENT")
+		start = int(start)
+		if start < self.history_floor:
+			return _api_error(404, "Requested entity was not found.", "notFound", "NOT_FOUND")
+		types = set(query.get("historyTypes") or [])
+		label = _one(query, "labelId")
+		key_of = {"messageAdded": "messagesAdded", "labelAdded": "labelsAdded", "messageDeleted": "messagesDeleted"}
+		records = []
+		for record in self.history:
+			if record["id"] <= start:
+				continue
+			out = {"id": str(record["id"]), "messages": record["messages"]}
+			for history_type, key in key_of.items():
+				if key in record and (not types or history_type in types):
+					out[key] = record[key]
+			if len(out) == 2:
+				continue
+			if label and not any(
+				label in (entry.get("message", {}).get("labelIds") or []) or label in (entry.get("labelIds") or [])
+				for key in key_of.values()
+				for entry in out.get(key, [])
+			):
+				continue
+			records.append(out)
+		page, error = self._page(query, records, "history")
+		if error:
+			return error
+		page["historyId"] = str(self.history_id)
+		return _json(200, page)
+
+	def _watch(self, body):
+		try:
+			request = json.loads(body or b"{}")
+		except ValueError:
+			return _api_error(400, "Invalid JSON payload received.", "invalid", "INVALID_ARGUMENT")
+		topic = request.get("topicName") or ""
+		if not re.fullmatch(r"projects/[^/]+/topics/[^/]+", topic):
+			return _api_error(
+				400, "Invalid topicName does not match projects/SOME-PROJECT/topics/*", "invalidArgument",
+				"INVALID_ARGUMENT",
+			)  # fmt: skip
+		behaviour = request.get("labelFilterBehavior") or request.get("labelFilterAction") or "include"
+		if str(behaviour).lower() not in ("include", "exclude"):
+			return _api_error(400, f"Invalid value at 'label_filter_behavior' ({behaviour})", "invalid")
+		for label in request.get("labelIds") or []:
+			if label not in self.labels:
+				return _api_error(400, f"Invalid label: {label}", "invalidArgument", "INVALID_ARGUMENT")
+		self.watch = request
+		expiration = int((time.time() + WATCH_DAYS * 86400) * 1000)
+		return _json(200, {"historyId": str(self.history_id), "expiration": str(expiration)})
+
+	# -- batch -------------------------------------------------------------------------------------------------
+
+	def _batch(self, headers, body):
+		content_type = _header(headers, "content-type") or ""
+		if not content_type.startswith("multipart/mixed"):
+			return _api_error(400, "Batch requests must be multipart/mixed", "badRequest", "INVALID_ARGUMENT")
+		envelope = BytesParser(policy=compat32).parsebytes(
+			b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+		)
+		parts = envelope.get_payload() if envelope.is_multipart() else []
+		if not parts:
+			return _api_error(400, "Empty batch request", "badRequest", "INVALID_ARGUMENT")
+		if len(parts) > MAX_BATCH_PARTS:
+			return _api_error(400, f"A batch may hold {MAX_BATCH_PARTS} calls at most", "badRequest")
+		outer_auth = _header(headers, "authorization")
+		boundary = "batch_" + secrets.token_urlsafe(12)
+		chunks = []
+		for part in parts:
+			content_id = (part.get("Content-ID") or "").strip()
+			request_line, _, rest = part.get_payload().lstrip("\r\n").partition("\n")
+			inner = Parser(policy=compat32).parsestr(rest)
+			method, target, _ = (request_line.strip().split(" ", 2) + ["", ""])[:3]
+			inner_headers = {k.lower(): v for k, v in inner.items()}
+			if "authorization" not in inner_headers and outer_auth:
+				inner_headers["authorization"] = outer_auth
+			payload = inner.get_payload()
+			status, out_headers, out_body = self.handle(
+				method, target, inner_headers, payload.encode() if isinstance(payload, str) else b"", in_batch=True
+			)
+			head = "".join(f"{k}: {v}\r\n" for k, v in out_headers.items())
+			reason = HTTPStatus(status).phrase
+			response_id = f"<response-{content_id[1:-1]}>" if content_id.startswith("<") else content_id
+			chunks.append(
+				f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: {response_id}\r\n\r\n"
+				f"HTTP/1.1 {status} {reason}\r\n{head}\r\n{out_body.decode('utf-8')}\r\n"
+			)
+		chunks.append(f"--{boundary}--\r\n")
+		return 200, {"Content-Type": f"multipart/mixed; boundary={boundary}"}, "".join(chunks).encode("utf-8")
+
+	# -- OAuth -------------------------------------------------------------------------------------------------
+
+	def _consent(self, query):
+		if _one(query, "client_id") != self.client_id:
+			return 400, {"Content-Type": "text/html"}, b"<h1>Error 401: invalid_client</h1>"
+		redirect_uri = _one(query, "redirect_uri") or ""
+		if _one(query, "response_type") != "code" or not redirect_uri:
+			return 400, {"Content-Type": "text/html"}, b"<h1>Error 400: invalid_request</h1>"
+		requested = set((_one(query, "scope") or "").split())
+		granted = requested if self.consent_scopes is None else requested & self.consent_scopes
+		code = "4/code-" + secrets.token_urlsafe(16)
+		with self.lock:
+			self.codes[code] = {
+				"redirect_uri": redirect_uri,
+				"scopes": granted,
+				"used": False,
+				"offline": _one(query, "access_type") == "offline",
+			}
+		params = {"state": _one(query, "state") or "", "code": code, "scope": " ".join(sorted(granted))}
+		separator = "&" if "?" in redirect_uri else "?"
+		return 302, {"Location": redirect_uri + separator + urlencode(params)}, b""
+
+	def _client_ok(self, form, headers) -> bool:
+		client_id, client_secret = form.get("client_id"), form.get("client_secret")
+		auth = _header(headers, "authorization") or ""
+		if auth.lower().startswith("basic "):
+			client_id, _, client_secret = base64.b64decode(auth[6:]).decode().partition(":")
+		return client_id == self.client_id and client_secret == self.client_secret
+
+	def _token(self, headers, body):
+		form = {k: v[0] for k, v in parse_qs(body.decode("utf-8"), keep_blank_values=True).items()}
+		if not self._client_ok(form, headers):
+			return _json(401, {"error": "invalid_client", "error_description": "Unauthorized"})
+		grant = form.get("grant_type")
+		with self.lock:
+			if grant == "refresh_token":
+				info = self.refresh_tokens.get(form.get("refresh_token", ""))
+				if info is None or info["revoked"]:
+					return _json(400, {"error": "invalid_grant", "error_description": "Token has been expired or revoked."})
+				asked = set((form.get("scope") or "").split())
+				if asked - info["scopes"]:
+					return _json(400, {"error": "invalid_scope", "error_description": "Bad Request"})
+				self.refreshes += 1
+				access = self._new_access(form["refresh_token"])
+				return _json(
+					200,
+					{
+						"access_token": access,
+						"expires_in": self.token_lifetime,
+						"scope": " ".join(sorted(info["scopes"])),
+						"token_type": "Bearer",
+					},
+				)
+			if grant == "authorization_code":
+				code = self.codes.get(form.get("code", ""))
+				if code is None:
+					return _json(400, {"error": "invalid_grant", "error_description": "Malformed auth code."})
+				if code["used"]:
+					return _json(400, {"error": "invalid_grant", "error_description": "Bad Request"})
+				if code["redirect_uri"] != form.get("redirect_uri"):
+					return _json(400, {"error": "redirect_uri_mismatch", "error_description": "Bad Request"})
+				code["used"] = True
+				refresh = "1//rt-" + secrets.token_urlsafe(16)
+				self.refresh_tokens[refresh] = {"scopes": set(code["scopes"]), "revoked": False}
+				answer = {
+					"access_token": self._new_access(refresh),
+					"expires_in": self.token_lifetime,
+					"scope": " ".join(sorted(code["scopes"])),
+					"token_type": "Bearer",
+				}
+				if code["offline"]:
+					answer["refresh_token"] = refresh
+				return _json(200, answer)
+		return _json(400, {"error": "unsupported_grant_type", "error_description": f"Invalid grant_type: {grant}"})
+
+	def _revoke(self, query, headers, body):
+		form = parse_qs(body.decode("utf-8")) if body else {}
+		token = _one(query, "token") or (form.get("token") or [""])[0]
+		with self.lock:
+			if token in self.refresh_tokens and not self.refresh_tokens[token]["revoked"]:
+				refresh = token
+			elif token in self.access_tokens:
+				refresh = self.access_tokens[token]["refresh"]  # Google revokes the whole grant
+			else:
+				return _json(400, {"error": "invalid_token", "error_description": "Token expired or revoked"})
+			self.refresh_tokens[refresh]["revoked"] = True
+			for access, info in list(self.access_tokens.items()):
+				if info["refresh"] == refresh:
+					del self.access_tokens[access]
+		return _json(200, {})
+
+
+class _Handler(BaseHTTPRequestHandler):
+	emulator: GmailEmulator
+	protocol_version = "HTTP/1.1"  # keep-alive, as httplib2 expects from Google
+	timeout = 10  # idle keep-alive connections end by themselves
+
+	def _serve(self):
+		length = int(self.headers.get("Content-Length") or 0)
+		body = self.rfile.read(length) if length else b""
+		headers = {k.lower(): v for k, v in self.headers.items()}
+		try:
+			status, out_headers, out_body = self.emulator.handle(self.command, self.path, headers, body)
+		except Exception as e:  # a bug in the emulator: make it visible in the test's failure
+			status, out_headers, out_body = _api_error(500, f"Emulator bug: {e!r}", "backendError", "INTERNAL")
+		self.send_response(status)
+		for key, value in out_headers.items():
+			self.send_header(key, value)
+		self.send_header("Content-Length", str(len(out_body)))
+		self.end_headers()
+		if out_body:
+			self.wfile.write(out_body)
+
+	do_GET = do_POST = do_DELETE = do_PUT = _serve
+
+	def log_message(self, *args):  # quiet
+		pass
+
+
+def _api_error(status, message, reason, status_text="", details=None, extra=None):
+	error = {
+		"code": status,
+		"message": message,
+		"errors": [{"message": message, "domain": "global", "reason": reason}],
+		"status": status_text or HTTPStatus(status).name,
+	}
+	if details:
+		error["details"] = details
+	code, headers, body = _json(status, {"error": error})
+	headers.update(extra or {})
+	return code, headers, body
+
+
+def _json(status, data):
+	return status, {"Content-Type": "application/json; charset=UTF-8", "Vary": "Origin"}, json.dumps(data).encode()
+
+
+def _one(query, key):
+	values = query.get(key)
+	return values[0] if values else None
+
+
+def _header(headers, name):
+	if hasattr(headers, "get"):
+		return headers.get(name) or headers.get(name.title())
+	return None

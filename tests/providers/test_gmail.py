@@ -1,0 +1,639 @@
+"""GmailProvider with the real google-api-python-client and google-auth against a local Gmail API emulator.
+
+No mocks of the client libraries: every call goes over HTTP to gmail_emulator.py (discovery-built URLs, batch
+multipart requests and responses, the OAuth token endpoint). Waiting for throttling is recorded, not slept.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from datetime import date, datetime, timedelta, timezone
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from email_sync.providers.base import (
+	BIDIRECTIONAL,
+	MANUAL_SELECTION,
+	AccessRevoked,
+	AccountClosed,
+	AuthenticationFailed,
+	ConnectionFailed,
+	FolderMissing,
+	MailboxNotHosted,
+	MissingScopes,
+	ProviderError,
+	Throttled,
+)
+from email_sync.providers.gmail import GmailProvider, parse_push, verify_push_token
+from email_sync.providers.google_oauth import GMAIL_READONLY, authorization_url, exchange_code
+
+pytest_plugins = ["conftest_gmail"]
+
+REDIRECT = "https://erp.example.com/api/method/email_sync.oauth.callback"
+
+
+class Waits(list):
+	"""Stands in for time.sleep: records each wait instead of sleeping."""
+
+	def __call__(self, seconds):
+		self.append(seconds)
+
+
+def make_provider(config, waits=None, **kwargs) -> GmailProvider:
+	kwargs.setdefault("backoff", 0.001)
+	return GmailProvider(config, sleep=waits if waits is not None else Waits(), **kwargs)
+
+
+def sync(provider, cursor=None):
+	"""Run fetch to the end: (all messages, batches)."""
+	batches = list(provider.fetch(cursor))
+	return [m for b in batches for m in b.messages], batches
+
+
+def fill(gmail, days, *, labels=("INBOX",), year=2024, month=3):
+	return [gmail.add_message(labels=labels, date=datetime(year, month, d, 12)) for d in days]
+
+
+# -- first sync ----------------------------------------------------------------------------------------------------
+
+
+def test_first_sync_from_sync_start_oldest_first_in_batches(gmail, gmail_config):
+	old = fill(gmail, [1, 2, 3])
+	new = fill(gmail, range(4, 21))
+	gmail.add_message(labels=["SPAM"], date=datetime(2024, 3, 10))
+	gmail.add_message(labels=["SENT"], date=datetime(2024, 3, 10))
+	start_history = gmail.history_id
+	config = gmail_config(sync_start=date(2024, 3, 4), batch_size=6)
+	with make_provider(config) as provider:
+		messages, batches = sync(provider)
+
+	assert [m.provider_id for m in messages] == new  # oldest first, nothing before sync_start, no spam or sent
+	assert not set(old) & {m.provider_id for m in messages}
+	assert [len(b.messages) for b in batches] == [6, 6, 5]
+	assert [b.remaining for b in batches] == [11, 5, 0]
+	first = messages[0]
+	assert first.raw == gmail.messages[first.provider_id].raw
+	assert first.raw.startswith(b"Message-ID: <")
+	assert first.received_at == datetime(2024, 3, 4, 12)
+	assert first.thread_id == first.provider_id and first.folder == "INBOX" and not first.from_sent_folder
+	# Until the listing is done the cursor has no history id; the final one is the id read before the listing.
+	assert all(b.cursor["history_id"] is None and b.cursor["listing"]["labels"] == ["INBOX"] for b in batches[:-1])
+	assert batches[-1].cursor["history_id"] == str(start_history)
+	assert batches[-1].cursor["labels"] == ["INBOX"] and "listing" not in batches[-1].cursor
+	# The history id is read before messages.list, and all bodies come through batch requests.
+	paths = [r.path for r in gmail.requests if not r.in_batch]
+	assert paths.index("/gmail/v1/users/me/profile", 1) < paths.index("/gmail/v1/users/me/messages")
+	assert gmail.count("/messages/", in_batch=False) == 0
+	assert gmail.count("/messages/", in_batch=True) == 17
+	listing = [r for r in gmail.requests if r.path == "/gmail/v1/users/me/messages"]
+	assert listing[0].query["q"] == [f"after:{int(datetime(2024, 3, 4, tzinfo=timezone.utc).timestamp())}"]
+	assert len(listing) == 3  # 17 ids, pages of 7
+
+
+def test_mail_arriving_during_the_first_sync_is_not_lost(gmail, gmail_config):
+	fill(gmail, range(1, 10))
+	provider = make_provider(gmail_config(batch_size=4))
+	provider.connect()
+	fetching = provider.fetch(None)
+	next(fetching)  # the listing is done; now mail arrives before the first sync has finished
+	late = gmail.add_message(date=datetime(2024, 3, 20))
+	rest = list(fetching)
+	assert late not in {m.provider_id for b in rest for m in b.messages}
+	messages, _ = sync(provider, rest[-1].cursor)
+	assert [m.provider_id for m in messages] == [late]
+
+
+def test_empty_mailbox_first_sync_still_stores_a_history_id(gmail, gmail_config):
+	with make_provider(gmail_config()) as provider:
+		messages, batches = sync(provider)
+	assert messages == []
+	assert len(batches) == 1 and batches[0].cursor["history_id"] == str(gmail.history_id)
+
+
+def test_batch_bytes_close_a_batch_early(gmail, gmail_config):
+	fill(gmail, range(1, 7))
+	size = len(next(iter(gmail.messages.values())).raw)
+	with make_provider(gmail_config(batch_size=100, batch_bytes=2 * size + 1)) as provider:
+		messages, batches = sync(provider)
+	assert len(messages) == 6
+	assert [len(b.messages) for b in batches] == [3, 3]  # a batch closes once it reaches batch_bytes
+	# Batch requests are sized by the average message seen so far: 1+1+1 before it is known, then 2+1.
+	assert gmail.count("/batch") == 5
+
+
+# -- incremental -----------------------------------------------------------------------------------------------------
+
+
+def test_incremental_sync_hands_out_only_new_mail(gmail, gmail_config):
+	fill(gmail, range(1, 6))
+	with make_provider(gmail_config()) as provider:
+		_, batches = sync(provider)
+		cursor = batches[-1].cursor
+		arrived = [gmail.add_message() for _ in range(3)]
+		gmail.add_message(labels=["SPAM"])
+		gmail.add_message(labels=["SENT"])  # not synced when inbound only
+		gmail.add_message(labels=["INBOX", "TRASH"])  # trashed at once: never read
+		gets_before = gmail.count("/messages/", in_batch=True)
+		messages, batches = sync(provider, cursor)
+		assert [m.provider_id for m in messages] == arrived
+		assert gmail.count("/messages/", in_batch=True) - gets_before == 4  # the trashed one is read, then dropped
+		assert gmail.count("/gmail/v1/users/me/messages", method="GET", in_batch=False) == 1  # no listing again
+		assert batches[-1].cursor["history_id"] == str(gmail.history_id)
+		history = [r for r in gmail.requests if r.path.endswith("/history")]
+		assert history[0].query["startHistoryId"] == [cursor["history_id"]]
+		assert sorted(history[0].query["historyTypes"]) == ["labelAdded", "messageAdded"]
+		# Nothing new: nothing to hand out, no batch.
+		assert sync(provider, batches[-1].cursor) == ([], [])
+
+
+def test_incremental_batches_carry_a_safe_history_id(gmail, gmail_config):
+	with make_provider(gmail_config(batch_size=2)) as provider:
+		_, batches = sync(provider)
+		cursor = batches[-1].cursor
+		arrived = [gmail.add_message() for _ in range(5)]
+		batches = list(provider.fetch(cursor))
+		assert [len(b.messages) for b in batches] == [2, 2, 1]
+		# Resuming from the first batch's cursor hands out the rest (at worst again), never less.
+		resumed, _ = sync(provider, batches[0].cursor)
+		assert [m.provider_id for m in resumed] == arrived[2:]
+		resumed, _ = sync(provider, batches[1].cursor)
+		assert [m.provider_id for m in resumed] == arrived[4:]
+
+
+def test_deleted_before_download_is_skipped(gmail, gmail_config):
+	with make_provider(gmail_config()) as provider:
+		_, batches = sync(provider)
+		kept = gmail.add_message()
+		gone = gmail.add_message()
+		gmail.delete_message(gone)  # in the history, but 404 by the time it is fetched
+		messages, _ = sync(provider, batches[-1].cursor)
+	assert [m.provider_id for m in messages] == [kept]
+
+
+# -- directions and labels -------------------------------------------------------------------------------------------
+
+
+def test_bidirectional_reads_sent_and_inbound_does_not(gmail, gmail_config):
+	inbox = fill(gmail, [1, 2])
+	sent = fill(gmail, [3, 4], labels=["SENT"])
+	to_self = gmail.add_message(labels=["SENT", "INBOX"], date=datetime(2024, 3, 5))
+	with make_provider(gmail_config(direction=BIDIRECTIONAL)) as provider:
+		messages, batches = sync(provider)
+	ids = [m.provider_id for m in messages]
+	assert sorted(ids) == sorted([*inbox, *sent, to_self]) and len(ids) == len(set(ids))
+	assert {m.provider_id for m in messages if m.from_sent_folder} == {*sent, to_self}
+	assert {m.folder for m in messages if m.provider_id in sent} == {"SENT"}
+	assert batches[-1].cursor["labels"] == ["INBOX", "SENT"]
+
+	with make_provider(gmail_config()) as provider:
+		messages, batches = sync(provider)
+	assert sorted(m.provider_id for m in messages) == sorted([*inbox, to_self])
+	assert batches[-1].cursor["labels"] == ["INBOX"]
+
+
+def test_bidirectional_incremental_includes_sent(gmail, gmail_config):
+	with make_provider(gmail_config(direction=BIDIRECTIONAL)) as provider:
+		_, batches = sync(provider)
+		sent = gmail.add_message(labels=["SENT"])
+		draft = gmail.add_message(labels=["DRAFT"])
+		messages, _ = sync(provider, batches[-1].cursor)
+	assert [m.provider_id for m in messages] == [sent] and draft != sent
+	assert messages[0].from_sent_folder and messages[0].folder == "SENT"
+
+
+def test_manual_selection_reads_only_the_emailsync_label(gmail, gmail_config):
+	label = gmail.add_label("EmailSync")
+	fill(gmail, [1, 2, 3])
+	chosen = gmail.add_message(labels=["INBOX", label], date=datetime(2024, 3, 4))
+	archived = gmail.add_message(labels=[label], date=datetime(2024, 3, 5))
+	with make_provider(gmail_config(direction=MANUAL_SELECTION)) as provider:
+		messages, batches = sync(provider)
+		assert [m.provider_id for m in messages] == [chosen, archived]
+		assert {m.folder for m in messages} == {"EmailSync"}
+		assert batches[-1].cursor["labels"] == [label]
+		# Later the user labels an old message and new mail arrives unlabelled: only the labelled one comes.
+		old = next(iter(gmail.messages))
+		gmail.label_message(old, label)
+		gmail.add_message()
+		messages, _ = sync(provider, batches[-1].cursor)
+	assert [m.provider_id for m in messages] == [old]
+
+
+def test_manual_selection_without_the_label_says_how_to_create_it(gmail, gmail_config):
+	config = gmail_config(direction=MANUAL_SELECTION)
+	with make_provider(config) as provider, pytest.raises(FolderMissing) as caught:
+		list(provider.fetch(None))
+	assert caught.value.code == "folder_missing"
+	assert '"EmailSync"' in caught.value.message and "create a label named" in caught.value.fix
+	result = make_provider(config).test()
+	assert not result.ok and "create a label named" in result.message
+
+
+def test_list_folders_roles_and_configured_labels(gmail, gmail_config):
+	clients = gmail.add_label("Clients/Acme")
+	in_label = gmail.add_message(labels=[clients], date=datetime(2024, 3, 2))
+	gmail.add_message(labels=["SPAM"], date=datetime(2024, 3, 3))
+	config = gmail_config(folders=["clients/acme", "SPAM"])
+	with make_provider(config) as provider:
+		folders = {f.name: f.role for f in provider.list_folders()}
+		assert folders["INBOX"] == "inbox" and folders["SENT"] == "sent" and folders["SPAM"] == "junk"
+		assert folders["TRASH"] == "trash" and folders["DRAFT"] == "drafts" and folders["Clients/Acme"] == ""
+		assert "UNREAD" not in folders
+		messages, batches = sync(provider)
+		assert [m.provider_id for m in messages] == [in_label] and messages[0].folder == "Clients/Acme"
+		assert provider.skipped_folders == ["SPAM"] and batches[-1].cursor["labels"] == [clients]
+	with make_provider(gmail_config(folders=["Nope"])) as provider, pytest.raises(FolderMissing):
+		list(provider.fetch(None))
+	result = make_provider(gmail_config()).test()
+	assert result.ok and gmail.address in result.message and "Clients/Acme" in {f.name for f in result.folders}
+
+
+def test_a_label_added_to_the_settings_is_listed_once(gmail, gmail_config):
+	clients = gmail.add_label("Clients")
+	fill(gmail, [1, 2])
+	tagged = gmail.add_message(labels=[clients], date=datetime(2024, 3, 3))
+	with make_provider(gmail_config()) as provider:
+		_, batches = sync(provider)
+	cursor = batches[-1].cursor
+	new_mail = gmail.add_message()
+	with make_provider(gmail_config(folders=["INBOX", "Clients"])) as provider:
+		messages, batches = sync(provider, cursor)
+		assert [m.provider_id for m in messages] == [new_mail, tagged]
+		assert batches[-1].cursor["labels"] == ["INBOX", clients]
+		assert sync(provider, batches[-1].cursor) == ([], [])
+
+
+def test_test_connection_flags_a_different_google_account(gmail, gmail_config):
+	result = make_provider(gmail_config(address="someone.else@example.com")).test()
+	assert not result.ok and gmail.address in result.message
+
+
+# -- resuming and expired history ------------------------------------------------------------------------------------
+
+
+def test_interrupted_first_sync_resumes_without_loss_or_redownload(gmail, gmail_config):
+	ids = fill(gmail, range(1, 21))
+	config = gmail_config(batch_size=5)
+	with make_provider(config) as provider:
+		fetching = provider.fetch(None)
+		handed = [m.provider_id for _ in range(2) for m in next(fetching).messages]
+		cursor = provider_cursor = None
+		fetching.close()
+	assert handed == ids[:10]
+	# The cursor of the second batch is what the app committed; the run "crashed" after it.
+	with make_provider(config) as provider:
+		batches = list(provider.fetch(None))
+	provider_cursor = batches[1].cursor
+	gets = gmail.count("/messages/", in_batch=True)
+	with make_provider(config) as provider:
+		messages, batches = sync(provider, provider_cursor)
+	assert [m.provider_id for m in messages] == ids[10:]
+	assert gmail.count("/messages/", in_batch=True) - gets == 10
+	assert batches[-1].cursor["history_id"] == provider_cursor["listing"]["start_history_id"]
+	assert cursor is None
+
+
+def test_resume_after_the_marker_messages_were_deleted_loses_nothing(gmail, gmail_config):
+	ids = fill(gmail, range(1, 13))
+	config = gmail_config(batch_size=4)
+	with make_provider(config) as provider:
+		cursor = next(provider.fetch(None)).cursor
+	for message_id in cursor["listing"]["last_ids"]:
+		gmail.delete_message(message_id)
+	with make_provider(config) as provider:
+		messages, batches = sync(provider, cursor)
+	assert set(ids[4:]) <= {m.provider_id for m in messages}  # at worst handed out again, never lost
+	assert batches[-1].cursor["history_id"]
+
+
+def test_expired_history_falls_back_to_a_bounded_relisting(gmail, gmail_config):
+	fill(gmail, range(1, 8))
+	with make_provider(gmail_config(sync_start=date(2024, 1, 1))) as provider:
+		_, batches = sync(provider)
+		cursor = batches[-1].cursor
+		recent = [gmail.add_message(date=datetime.now(timezone.utc) - timedelta(hours=h)) for h in (30, 3, 2, 1)]
+		gmail.expire_history()
+		listed_before = gmail.count("/gmail/v1/users/me/messages", in_batch=False)
+		messages, batches = sync(provider, cursor)
+	ids = [m.provider_id for m in messages]
+	assert ids == recent[1:]  # from a day before the last sync: the old mail is not listed again
+	assert len(ids) == len(set(ids))
+	assert batches[-1].cursor["history_id"] == str(gmail.history_id)
+	assert batches[-1].cursor["history_id"] != cursor["history_id"]
+	relisting = [r for r in gmail.requests if r.path == "/gmail/v1/users/me/messages"][listed_before:]
+	assert relisting and relisting[0].query["q"] == [f"after:{cursor['synced_at'] - 86400}"]
+	assert any(r.path.endswith("/history") and r.status == 404 for r in gmail.requests)
+
+
+# -- throttling ------------------------------------------------------------------------------------------------------
+
+
+def test_retry_after_is_honoured_then_the_sync_succeeds(gmail, gmail_config):
+	ids = fill(gmail, range(1, 6))
+	waits = Waits()
+	gmail.fail_next(429, count=3, retry_after=2, match="/batch")  # the whole batch request
+	gmail.fail_next(429, count=2, retry_after=3, match="/messages/")  # single calls inside a batch
+	with make_provider(gmail_config(), waits) as provider:
+		messages, _ = sync(provider)
+	assert [m.provider_id for m in messages] == ids
+	assert waits == [2, 2, 2, 3]
+
+
+def test_rate_limit_without_retry_after_backs_off_exponentially(gmail, gmail_config):
+	fill(gmail, [1])
+	waits = Waits()
+	gmail.fail_next(403, count=3, reason="userRateLimitExceeded", message="User-rate limit exceeded.")
+	gmail.fail_next(503, count=1, match="/batch")
+	with make_provider(gmail_config(), waits, backoff=0.5) as provider:
+		messages, _ = sync(provider)
+	assert len(messages) == 1
+	assert len(waits) == 4
+	assert 0.25 <= waits[0] <= 0.5 and 0.5 <= waits[1] <= 1.0 and 1.0 <= waits[2] <= 2.0
+
+
+def test_endless_throttling_raises_throttled_and_keeps_the_last_cursor(gmail, gmail_config):
+	ids = fill(gmail, range(1, 10))
+	waits = Waits()
+	config = gmail_config(batch_size=3)
+	provider = make_provider(config, waits, max_retries=4, max_wait=30)
+	provider.connect()
+	fetching = provider.fetch(None)
+	first = next(fetching)
+	gmail.fail_next(429, count=10_000, retry_after=5, match="/messages/")
+	with pytest.raises(Throttled) as caught:
+		next(fetching)
+	assert caught.value.code == "throttled" and caught.value.transient
+	assert len(waits) == 4 and sum(waits) <= 30
+	assert [m.provider_id for m in first.messages] == ids[:3]
+	gmail.clear_faults()
+	messages, batches = sync(make_provider(config), first.cursor)
+	assert [m.provider_id for m in messages] == ids[3:]
+	assert batches[-1].cursor["history_id"]
+
+
+def test_the_wait_budget_per_run_is_capped(gmail, gmail_config):
+	fill(gmail, [1])
+	waits = Waits()
+	gmail.fail_next(429, count=100, retry_after=20, match="/history")
+	with make_provider(gmail_config(), waits) as provider:
+		_, batches = sync(provider)
+		gmail.add_message()
+		with pytest.raises(Throttled):
+			sync(provider, batches[-1].cursor)
+	assert waits == [20, 20, 20]  # a fourth wait would pass the 60 s budget
+
+
+# -- tokens ----------------------------------------------------------------------------------------------------------
+
+
+def test_token_expiry_mid_sync_is_refreshed_transparently(gmail, gmail_config):
+	ids = fill(gmail, range(1, 10))
+	refreshed = []
+	config = gmail_config(batch_size=3, refreshed=refreshed)
+	with make_provider(config) as provider:
+		fetching = provider.fetch(None)
+		handed = [m.provider_id for m in next(fetching).messages]
+		assert refreshed == []
+		gmail.expire_access_tokens()  # the server stops taking the token; the client still thinks it is valid
+		handed += [m.provider_id for b in fetching for m in b.messages]
+		assert handed == ids
+		assert gmail.refreshes == 1 and len(refreshed) == 1
+		tokens = refreshed[0]
+		assert tokens.access_token and tokens.access_token != config.oauth.access_token
+		assert tokens.refresh_token == config.oauth.refresh_token and tokens.expires_at > time.time()
+		assert gmail.access_tokens[tokens.access_token]["expires"] > time.time()
+		# API calls outside batches refresh too.
+		gmail.expire_access_tokens()
+		provider.list_folders()
+	assert gmail.refreshes == 2 and len(refreshed) == 2
+
+
+def test_missing_or_lapsed_access_token_is_refreshed_before_the_first_call(gmail, gmail_config):
+	refreshed = []
+	config = gmail_config(refreshed=refreshed)
+	config.oauth.access_token = ""
+	with make_provider(config) as provider:
+		assert provider.email_address == gmail.address
+	assert len(refreshed) == 1
+	config = gmail_config(refreshed=refreshed)
+	config.oauth.expires_at = time.time() - 60
+	with make_provider(config):
+		pass
+	assert len(refreshed) == 2 and gmail.count("/profile") == 2
+
+
+def test_revoked_grant_raises_access_revoked(gmail, gmail_config):
+	config = gmail_config()
+	gmail.revoke_grant()
+	with pytest.raises(AccessRevoked) as caught:
+		make_provider(config).connect()
+	assert caught.value.code == "access_revoked"
+	assert "invalid_grant" in caught.value.message
+	assert "Reconnect" in caught.value.fix
+
+
+def test_grant_revoked_mid_sync_raises_access_revoked(gmail, gmail_config):
+	fill(gmail, range(1, 7))
+	with make_provider(gmail_config(batch_size=3)) as provider:
+		fetching = provider.fetch(None)
+		next(fetching)
+		gmail.revoke_grant()
+		with pytest.raises(AccessRevoked):
+			next(fetching)
+
+
+def test_not_connected_account(gmail, gmail_config):
+	config = gmail_config()
+	config.oauth = None
+	with pytest.raises(AccessRevoked) as caught:
+		make_provider(config).connect()
+	assert "Connect" in caught.value.fix
+
+
+# -- errors ----------------------------------------------------------------------------------------------------------
+
+
+def test_token_without_the_gmail_scope_raises_missing_scopes(gmail, gmail_config):
+	config = gmail_config(scopes=("openid", "email"))
+	with pytest.raises(MissingScopes) as caught:
+		make_provider(config).connect()
+	assert caught.value.code == "missing_scopes" and "insufficient" in caught.value.message
+
+
+def test_mailbox_without_gmail_raises_mailbox_not_hosted(gmail, gmail_config):
+	gmail.mail_enabled = False
+	with pytest.raises(MailboxNotHosted) as caught:
+		make_provider(gmail_config()).connect()
+	assert caught.value.code == "mailbox_not_hosted" and "Mail service not enabled" in caught.value.message
+
+
+@pytest.mark.parametrize(
+	"status, reason, message, error, code",
+	[
+		(403, "forbidden", "Access denied by domain policy.", AccountClosed, "account_closed"),
+		(403, "forbidden", "The user account is disabled.", AccountClosed, "account_closed"),
+		(403, "dailyLimitExceeded", "Daily Limit Exceeded", Throttled, "throttled"),
+		(400, "invalidArgument", "Invalid id value", ProviderError, "gmail_error"),
+	],
+)
+def test_api_errors_map_to_provider_errors(gmail, gmail_config, status, reason, message, error, code):
+	gmail.fail_next(status, reason=reason, message=message, match="/labels")
+	with make_provider(gmail_config()) as provider, pytest.raises(error) as caught:
+		provider.list_folders()
+	assert caught.value.code == code and message in caught.value.message
+
+
+def test_unreachable_gmail_raises_connection_failed(gmail, gmail_config):
+	config = gmail_config(api_base="http://127.0.0.1:9/")
+	with pytest.raises(ConnectionFailed) as caught:
+		make_provider(config).connect()
+	assert caught.value.transient and caught.value.code == "connection_failed"
+
+
+# -- push notifications ----------------------------------------------------------------------------------------------
+
+
+def envelope(payload, **message):
+	data = base64.b64encode(json.dumps(payload).encode()).decode()
+	return {
+		"message": {"data": data, "messageId": "2070443601311540", "publishTime": "2024-03-01T12:00:00Z", **message},
+		"subscription": "projects/acme/subscriptions/gmail-push",
+	}
+
+
+def test_parse_push_reads_a_pubsub_envelope():
+	parsed = parse_push(envelope({"emailAddress": "Me@Example.com", "historyId": 9876543210}))
+	assert parsed == {
+		"email_address": "me@example.com",
+		"history_id": "9876543210",
+		"message_id": "2070443601311540",
+		"subscription": "projects/acme/subscriptions/gmail-push",
+	}
+	assert parse_push(envelope({"emailAddress": "a@b.c", "historyId": "12"}))["history_id"] == "12"
+
+
+@pytest.mark.parametrize(
+	"bad",
+	[
+		None,
+		[],
+		{},
+		{"message": "x"},
+		{"message": {}},
+		{"message": {"data": "!!!not base64!!!"}},
+		{"message": {"data": base64.b64encode(b"not json").decode()}},
+		{"message": {"data": base64.b64encode(b"[1, 2]").decode()}},
+		envelope({"historyId": "12"}),
+		envelope({"emailAddress": "a@b.c"}),
+		envelope({"emailAddress": "a@b.c", "historyId": "twelve"}),
+		envelope({"emailAddress": "a@b.c", "historyId": True}),
+	],
+)
+def test_parse_push_rejects_malformed_envelopes(bad):
+	with pytest.raises(ProviderError) as caught:
+		parse_push(bad)
+	assert caught.value.code == "bad_push"
+
+
+def test_verify_push_token():
+	assert verify_push_token("s3cret-token", "s3cret-token")
+	assert not verify_push_token("s3cret-token", "s3cret-tokeN")
+	assert not verify_push_token("s3cret-token", "")
+	assert not verify_push_token("", "")
+	assert not verify_push_token("s3cret-token", None)
+
+
+def test_watch_and_stop_reach_gmail(gmail, gmail_config):
+	with make_provider(gmail_config(direction=BIDIRECTIONAL)) as provider:
+		watch = provider.start_watch("projects/acme/topics/gmail")
+		assert gmail.watch == {
+			"topicName": "projects/acme/topics/gmail",
+			"labelIds": ["INBOX", "SENT"],
+			"labelFilterBehavior": "include",
+		}
+		assert watch["history_id"] == str(gmail.history_id)
+		assert watch["expiration"] > time.time() * 1000
+		provider.start_watch("projects/acme/topics/gmail", ["INBOX"])
+		assert gmail.watch["labelIds"] == ["INBOX"]
+		with pytest.raises(ProviderError) as caught:
+			provider.start_watch("not-a-topic")
+		assert caught.value.code == "gmail_error" and "topicName" in caught.value.message
+		provider.stop_watch()
+	assert gmail.stops == 1 and gmail.watch is None
+
+
+# -- OAuth -----------------------------------------------------------------------------------------------------------
+
+
+def test_authorization_url_asks_for_offline_gmail_access():
+	url = authorization_url("client-1", REDIRECT, "state-xyz", login_hint="me@example.com")
+	parts = urlsplit(url)
+	query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+	assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "https://accounts.google.com/o/oauth2/v2/auth"
+	assert query == {
+		"client_id": "client-1",
+		"redirect_uri": REDIRECT,
+		"response_type": "code",
+		"scope": GMAIL_READONLY,
+		"access_type": "offline",
+		"prompt": "consent",
+		"include_granted_scopes": "true",
+		"state": "state-xyz",
+		"login_hint": "me@example.com",
+	}
+	assert "+" not in url  # spaces in scopes are %20, as Google documents
+
+
+def consent(gmail, state="st-1"):
+	"""Follow the consent page like a browser would: the code and state from the redirect."""
+	url = authorization_url(gmail.client_id, REDIRECT, state, auth_base=gmail.base)
+	response = requests.get(url, allow_redirects=False, timeout=10)
+	assert response.status_code == 302
+	location = urlsplit(response.headers["Location"])
+	assert f"{location.scheme}://{location.netloc}{location.path}" == REDIRECT
+	return {k: v[0] for k, v in parse_qs(location.query).items()}
+
+
+def test_exchange_code_against_the_token_endpoint(gmail, gmail_config):
+	answer = consent(gmail)
+	assert answer["state"] == "st-1"
+	tokens = exchange_code(gmail.client_id, gmail.client_secret, answer["code"], REDIRECT, auth_base=gmail.base)
+	assert tokens.refresh_token and tokens.access_token and tokens.scopes == [GMAIL_READONLY]
+	assert tokens.expires_at > time.time() + 3000
+	with make_provider(gmail_config(oauth=tokens)) as provider:  # the tokens work
+		assert provider.email_address == gmail.address
+	with pytest.raises(AccessRevoked) as caught:  # a code works once
+		exchange_code(gmail.client_id, gmail.client_secret, answer["code"], REDIRECT, auth_base=gmail.base)
+	assert "Connect again" in caught.value.fix
+
+
+def test_exchange_code_errors(gmail):
+	code = consent(gmail)["code"]
+	with pytest.raises(AuthenticationFailed) as caught:
+		exchange_code(gmail.client_id, "wrong-secret", code, REDIRECT, auth_base=gmail.base)
+	assert "client" in caught.value.message and "Email Sync Settings" in caught.value.fix
+	with pytest.raises(ProviderError) as caught:
+		exchange_code(gmail.client_id, gmail.client_secret, code, REDIRECT + "/other", auth_base=gmail.base)
+	assert caught.value.code == "redirect_uri_mismatch"
+	gmail.consent_scopes = set()  # the user unticked "read your email"
+	code = consent(gmail)["code"]
+	with pytest.raises(MissingScopes):
+		exchange_code(gmail.client_id, gmail.client_secret, code, REDIRECT, auth_base=gmail.base)
+	with pytest.raises(ConnectionFailed):
+		exchange_code(gmail.client_id, gmail.client_secret, code, REDIRECT, auth_base="http://127.0.0.1:9")
+
+
+def test_revoke_ends_the_grant_and_never_raises(gmail, gmail_config):
+	config = gmail_config()
+	provider = make_provider(config)
+	assert provider.revoke() is True
+	assert gmail.refresh_tokens[config.oauth.refresh_token]["revoked"]
+	with pytest.raises(AccessRevoked):
+		provider.connect()
+	assert provider.revoke() is True  # already revoked: nothing left to revoke
+	config.auth_base = "http://127.0.0.1:9"
+	assert make_provider(config).revoke() is False
