@@ -118,7 +118,7 @@ def exchange_code(
 			fix="Remove Email Sync's access at https://myaccount.google.com/permissions, then connect again.",
 		)
 	granted = str(data.get("scope") or "").split()
-	if granted and not READ_SCOPES & set(granted):
+	if "scope" in data and not READ_SCOPES & set(granted):
 		raise MissingScopes(
 			"Permission to read Gmail was not granted on the consent screen.",
 			fix="Click Reconnect and tick the box that lets Email Sync view your email messages.",

@@ -232,7 +232,7 @@ class MicrosoftProvider(Provider):
 		while True:
 			headers = {
 				"Authorization": f"Bearer {self.tokens.access_token()}",
-				"Prefer": ", ".join([IMMUTABLE_IDS, *prefer]),
+				"Prefer": ", ".join([*prefer]),
 				"Accept": "application/json",
 			}
 			try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
+import warnings
 from urllib.parse import urlencode, urlsplit
 
 from email_sync.providers.base import (
@@ -148,10 +149,15 @@ def exchange_code(
 ) -> OAuthTokens:
 	"""Redeem the authorization code from the redirect (after the caller checked `state`) for tokens."""
 	app = build_app(client_id, client_secret, tenant, auth_base, verify=verify, timeout=timeout)
-	result = _call(
-		authority_url(tenant, auth_base),
-		lambda: app.acquire_token_by_authorization_code(code, scopes=TOKEN_SCOPES, redirect_uri=redirect_uri),
-	)
+
+	def redeem() -> dict:
+		# msal prefers initiate_auth_code_flow/acquire_token_by_auth_code_flow (PKCE, flow dict kept in the web
+		# session between the two steps); the plain code grant works with the stateless authorization_url above.
+		with warnings.catch_warnings():
+			warnings.simplefilter("ignore", DeprecationWarning)
+			return app.acquire_token_by_authorization_code(code, scopes=TOKEN_SCOPES, redirect_uri=redirect_uri)
+
+	result = _call(authority_url(tenant, auth_base), redeem)
 	if "error" in result:
 		raise auth_error(result, "finishing the sign-in")
 	return _apply(OAuthTokens(client_id=client_id, client_secret=client_secret, tenant=tenant), result)

@@ -844,6 +844,9 @@ class _Server(ThreadingHTTPServer):
 		self.context = context
 		super().__init__(address, handler)
 
+	def handle_error(self, request, client_address):
+		pass  # clients that reject our certificate (a test of exactly that) or hang up are not errors here
+
 	def get_request(self):
 		sock, addr = self.socket.accept()
 		# The TLS handshake happens on the handler's thread, so a stuck client cannot block accept().
@@ -859,7 +862,12 @@ class _Handler(BaseHTTPRequestHandler):
 	def _serve(self):
 		length = int(self.headers.get("Content-Length") or 0)
 		body = self.rfile.read(length) if length else b""
-		status, headers, payload = self.server.emulator.handle(self.command, self.path, self.headers, body)
+		try:
+			status, headers, payload = self.server.emulator.handle(self.command, self.path, self.headers, body)
+		except Exception:  # a bug in the emulator: say so loudly instead of dropping the connection
+			import traceback
+
+			status, headers, payload = 500, {"Content-Type": "text/plain"}, traceback.format_exc().encode()
 		self.send_response(status)
 		for key, value in headers.items():
 			self.send_header(key, value)

@@ -279,11 +279,15 @@ def test_batches_carry_resumable_cursors(graph, make_provider, make_config):
 	assert "$skiptoken" in state["next_link"]  # batch 2 ends inside page 2: resume at page 2
 
 
-def test_cursors_are_independent_copies(graph, make_provider):
+def test_cursors_are_independent_copies(graph, make_provider, make_config):
+	graph.add_message("inbox", days_ago(2))
 	graph.add_message("inbox", days_ago(1))
-	batches = list(make_provider().fetch({"folders": {}}))
+	incoming = {"folders": {}}
+	batches = list(make_provider(make_config(batch_size=1)).fetch(incoming))
+	assert len(batches) == 2
 	batches[0].cursor["folders"].clear()
-	assert batches[-1].cursor["folders"] or len(batches) == 1
+	assert batches[1].cursor["folders"], "batches share one cursor object"
+	assert incoming == {"folders": {}}, "the caller's cursor was changed"
 
 
 def test_bidirectional_reads_sent_items_and_inbound_does_not(graph, make_provider, make_config):
