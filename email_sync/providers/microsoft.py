@@ -232,7 +232,7 @@ class MicrosoftProvider(Provider):
 		while True:
 			headers = {
 				"Authorization": f"Bearer {self.tokens.access_token()}",
-				"Prefer": ", ".join([*prefer]),
+				"Prefer": ", ".join([IMMUTABLE_IDS, *prefer]),
 				"Accept": "application/json",
 			}
 			try:
@@ -463,7 +463,7 @@ class MicrosoftProvider(Provider):
 					raise
 				resynced = True
 				delta_link = None
-				url = self._delta_url(run.folder_id, self._since(run.last_received))
+				url = self._delta_url(run.folder_id, None)
 				continue
 			before = {"delta_link": delta_link, "next_link": None if url == delta_link else url}
 			next_link, new_delta = page.get("@odata.nextLink"), page.get("@odata.deltaLink")

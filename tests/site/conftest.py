@@ -46,6 +46,8 @@ def dovecot():
 	try:
 		server = Dovecot.start()
 	except DovecotUnavailable as e:
+		if os.environ.get("EMAIL_SYNC_REQUIRE_DOVECOT"):
+			pytest.fail(str(e))
 		pytest.skip(str(e))
 	yield server
 	server.stop()
