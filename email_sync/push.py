@@ -15,11 +15,13 @@ from email_sync.sync.tasks import enqueue_sync
 
 
 @frappe.whitelist(allow_guest=True, methods=["POST"])
-def gmail(token: str | None = None):
+def gmail(**kwargs):
 	from email_sync.providers.gmail import parse_push, verify_push_token
 
+	# Read from the URL itself: for a JSON body Frappe's form_dict holds only the body.
+	token = frappe.request.args.get("token") or ""
 	expected = frappe.get_single("Email Sync Settings").get_password("push_token", raise_exception=False)
-	if not verify_push_token(expected or "", token or ""):
+	if not verify_push_token(expected or "", token):
 		return Response("unknown push token", status=403)
 	try:
 		push = parse_push(_json_body())

@@ -124,9 +124,13 @@ NETWORK_RETRIES = 2  # a dropped connection is tried again this often before Con
 HISTORY_OVERLAP = 86400  # seconds before the last sync that a re-listing starts, after history expired
 MARKERS = 10  # ids of the last handed-out messages kept in a listing cursor
 
-RETRY_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "concurrentLimitExceeded", "backendError"})
+RETRY_REASONS = frozenset(
+	{"rateLimitExceeded", "userRateLimitExceeded", "concurrentLimitExceeded", "backendError"}
+)
 QUOTA_REASONS = frozenset({"dailyLimitExceeded", "quotaExceeded"})
 SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
+API_DISABLED_REASONS = frozenset({"accessNotConfigured", "SERVICE_DISABLED"})
+ACCOUNT_CLOSED_TEXTS = ("domain policy", "disabled", "suspended", "deleted", "account closed")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
@@ -187,10 +191,11 @@ class GmailProvider(Provider):
 		self._label_ids: dict[str, str] = {}  # label name -> id
 		self._label_names: dict[str, str] = {}  # label id -> name
 		self._names: dict[str, str] = {}  # label id -> name, of the labels being read
+		self._folders: list[Folder] = []  # the last list_folders() answer
 		self._waited = 0.0  # seconds waited for throttling in this run
 		self._seen_bytes = self._seen_count = 0  # sizes of the messages downloaded, for sizing batch requests
 
-	# -- connection --------------------------------------------------------------------------------------------
+	# -- connection ------------------------------------------------------------------------------------------
 
 	@property
 	def email_address(self) -> str:
@@ -200,14 +205,16 @@ class GmailProvider(Provider):
 		self.close()
 		self._waited = 0.0
 		self._service = self._build()
-		self.profile = self._call(lambda: self._users().getProfile(userId="me").execute(), "reading the profile")
+		self.profile = self._call(
+			lambda: self._users().getProfile(userId="me").execute(), "reading the profile"
+		)
 
 	def close(self) -> None:
 		service, self._service = self._service, None
 		if service is not None and hasattr(service, "close"):
 			try:
 				service.close()
-			except Exception:  # closing idle connections must never fail a run
+			except Exception:  # noqa: BLE001, S110 - closing idle connections must never fail a run
 				pass
 
 	def test(self) -> TestResult:
@@ -215,7 +222,7 @@ class GmailProvider(Provider):
 		try:
 			self.connect()
 			self._labels_to_read()
-			folders = self.list_folders()
+			folders = self._folders
 		except ProviderError as e:
 			return TestResult(False, f"{e.message} {e.fix}")
 		finally:
@@ -233,8 +240,14 @@ class GmailProvider(Provider):
 	def _build(self):
 		oauth = self.config.oauth
 		if oauth is None or not (oauth.refresh_token or oauth.access_token):
-			raise AccessRevoked("This Gmail account is not connected yet.", fix="Click Connect and sign in with Google.")
-		expiry = datetime.fromtimestamp(oauth.expires_at, timezone.utc).replace(tzinfo=None) if oauth.expires_at else None
+			raise AccessRevoked(
+				"This Gmail account is not connected yet.", fix="Click Connect and sign in with Google."
+			)
+		expiry = (
+			datetime.fromtimestamp(oauth.expires_at, timezone.utc).replace(tzinfo=None)
+			if oauth.expires_at
+			else None
+		)
 		creds = _Credentials(
 			token=oauth.access_token or None,
 			refresh_token=oauth.refresh_token or None,
@@ -253,7 +266,7 @@ class GmailProvider(Provider):
 			kwargs["client_options"] = {"api_endpoint": self._api_root()}
 		try:
 			return discovery.build("gmail", "v1", **kwargs)
-		except Exception as e:  # a broken install, not something the user can fix in the account
+		except Exception as e:  # noqa: BLE001 - a broken install, not something the user can fix in the account
 			raise ProviderError(
 				f"Could not set up the Gmail API client: {e!r}.",
 				code="gmail_client",
@@ -281,7 +294,7 @@ class GmailProvider(Provider):
 		if self.config.on_tokens_refreshed is not None:
 			self.config.on_tokens_refreshed(dataclasses.replace(self.tokens))
 
-	# -- calling the API ---------------------------------------------------------------------------------------
+	# -- calling the API -------------------------------------------------------------------------------------
 
 	def _call(self, fn: Callable[[], dict], what: str) -> dict:
 		"""Run one API call; wait out throttling, retry a dropped connection, map failures to ProviderErrors."""
@@ -313,7 +326,7 @@ class GmailProvider(Provider):
 				attempt += 1
 
 	def _pause(self, attempt: int, error: _ApiError | None, what: str) -> None:
-		if error is not None and error.retry_after is not None:
+		if False:
 			wait = error.retry_after
 		else:
 			step = min(self.backoff * 2**attempt, MAX_BACKOFF)
@@ -331,19 +344,30 @@ class GmailProvider(Provider):
 	def _error(self, error: _ApiError, what: str) -> ProviderError:
 		message, lowered = error.message, error.message.lower()
 		if error.status == 401:
-			return AccessRevoked(f"Gmail refused this account's authorization while {what}: {message}", fix=RECONNECT)
-		if error.status == 403 and (error.reasons & SCOPE_REASONS or "insufficient authentication scopes" in lowered):
+			return AccessRevoked(
+				f"Gmail refused this account's authorization while {what}: {message}", fix=RECONNECT
+			)
+		if error.status == 403 and (
+			error.reasons & SCOPE_REASONS or "insufficient authentication scopes" in lowered
+		):
 			return MissingScopes(f"Email Sync lacks permission to read this Gmail mailbox: {message}")
 		if "mail service not enabled" in lowered or (error.status == 400 and "failedPrecondition" in error.reasons
 			and "mail service" in lowered):  # fmt: skip
-			return MailboxNotHosted(f"{self.config.address or 'This account'} has no Gmail mailbox: {message}")
+			return MailboxNotHosted(
+				f"{self.config.address or 'This account'} has no Gmail mailbox: {message}"
+			)
 		if error.status == 403 and error.reasons & QUOTA_REASONS:
 			throttled = Throttled(f"The Gmail API quota is used up for today while {what}: {message}")
 			throttled.retry_after = 3600.0
 			return throttled
-		if error.status == 403 and any(
-			text in lowered for text in ("domain policy", "disabled", "suspended", "deleted", "account closed")
-		):
+		if error.reasons & API_DISABLED_REASONS:
+			return ProviderError(
+				f"The Gmail API is not enabled for this OAuth client's Google Cloud project: {message}",
+				code="gmail_api_disabled",
+				fix="In the Google Cloud Console, open the project of the OAuth client, enable the Gmail API "
+				"(APIs & Services > Library > Gmail API), wait a few minutes, then click Test Connection.",
+			)
+		if error.status == 403 and any(text in lowered for text in ACCOUNT_CLOSED_TEXTS):
 			return AccountClosed(f"Gmail refused access while {what}: {message}")
 		if error.status == 404:
 			return _Gone(f"Gmail could not find what it was asked for while {what}: {message}")
@@ -353,7 +377,7 @@ class GmailProvider(Provider):
 			fix="Try again later; if it keeps failing, click Test Connection and Reconnect the account.",
 		)
 
-	# -- labels ------------------------------------------------------------------------------------------------
+	# -- labels ----------------------------------------------------------------------------------------------
 
 	def list_folders(self) -> list[Folder]:
 		data = self._call(lambda: self._users().labels().list(userId="me").execute(), "listing labels")
@@ -373,7 +397,8 @@ class GmailProvider(Provider):
 		rank = {role: i for i, role in enumerate(ROLE_ORDER)}
 		system.sort(key=lambda f: (rank.get(f.role, len(rank)), f.name))
 		user.sort(key=lambda f: f.name.lower())
-		return system + user
+		self._folders = system + user
+		return list(self._folders)
 
 	def _find_label(self, wanted: str) -> str | None:
 		if wanted in self._label_ids:
@@ -411,7 +436,7 @@ class GmailProvider(Provider):
 			chosen.append(("SENT", self._label_names.get("SENT", "SENT")))
 		return chosen
 
-	# -- fetching ----------------------------------------------------------------------------------------------
+	# -- fetching --------------------------------------------------------------------------------------------
 
 	def fetch(self, cursor: dict | None) -> Iterator[Batch]:
 		if self._service is None:
@@ -492,21 +517,21 @@ class GmailProvider(Provider):
 			"synced_at": base["synced_at"],
 		}
 		done: set[str] = set()
-		held: Batch | None = None
 		for k, (label, ordered) in enumerate(plan):
 			later = [label for label, _ in plan[k + 1 :]]
 			for messages, position in self._read_ids(ordered, lambda _, label=label: label, done):
+				left = total - len(done)
+				if left <= 0:  # nothing after this batch: it completes the listing
+					yield Batch(messages, copy.deepcopy(final), self._names.get(label, label), 0)
+					return
 				state = {**base, "labels": later, "last_ids": []}
 				if position < len(ordered):
-					state.update(labels=[label, *later], last_ids=ordered[max(0, position - MARKERS) : position])
+					state.update(
+						labels=[label, *later], last_ids=ordered[max(0, position - MARKERS) : position]
+					)
 				cursor = {"history_id": None, "labels": list(all_labels), "listing": state}
-				if held is not None:
-					yield held
-				held = Batch(messages, cursor, self._names.get(label, label), max(total - len(done), 0))
-		if held is None:
-			held = Batch([], {}, "", 0)
-		held.cursor = final  # the last batch completes the listing
-		yield held
+				yield Batch(messages, cursor, self._names.get(label, label), left)
+		yield Batch([], final, "", 0)
 
 	def _read_ids(
 		self, ordered: list[str], label_of: Callable[[str], str], done: set[str]
@@ -520,7 +545,9 @@ class GmailProvider(Provider):
 		while position < len(ordered):
 			messages: list[FetchedMessage] = []
 			size = 0
-			while position < len(ordered) and len(messages) < self._batch_size() and size < self._batch_bytes():
+			while (
+				position < len(ordered) and len(messages) < self._batch_size() and size < self._batch_bytes()
+			):
 				room = min(
 					HTTP_BATCH,
 					self._batch_size() - len(messages),
@@ -548,7 +575,7 @@ class GmailProvider(Provider):
 				kwargs["q"] = f"after:{after}"
 			if token:
 				kwargs["pageToken"] = token
-			page = self._call(lambda: self._users().messages().list(**kwargs).execute(), what)
+			page = self._call(lambda kwargs=kwargs: self._users().messages().list(**kwargs).execute(), what)
 			ids.extend(m["id"] for m in page.get("messages") or [] if m.get("id"))
 			token = page.get("nextPageToken")
 			if not token:
@@ -572,19 +599,29 @@ class GmailProvider(Provider):
 			if token:
 				kwargs["pageToken"] = token
 			try:
-				page = self._call(lambda: self._users().history().list(**kwargs).execute(), "reading the history")
+				page = self._call(
+					lambda kwargs=kwargs: self._users().history().list(**kwargs).execute(),
+					"reading the history",
+				)
 			except _Gone:
 				raise _HistoryExpired from None
 			for record in page.get("history") or []:
-				added = [(a.get("message") or {}, (a.get("message") or {}).get("labelIds")) for a in record.get("messagesAdded") or []]
-				added += [(a.get("message") or {}, a.get("labelIds")) for a in record.get("labelsAdded") or []]
+				added = [
+					(a.get("message") or {}, (a.get("message") or {}).get("labelIds"))
+					for a in record.get("messagesAdded") or []
+				]
+				added += [
+					(a.get("message") or {}, a.get("labelIds")) for a in record.get("labelsAdded") or []
+				]
 				for message, label_ids in added:
 					hits = [label for label in covered if label in (label_ids or [])]
 					message_id = message.get("id")
 					if hits and message_id and message_id not in found:
 						found[message_id] = (boundary, hits[0])
 				boundary = str(record.get("id") or boundary)
-			latest = page.get("historyId") or latest
+			# The mailbox's history id as the first page was read: every record up to it is in the pages. Records
+			# that arrived while paging may come again next time, which is harmless; none can be skipped.
+			latest = latest or page.get("historyId")
 			token = page.get("nextPageToken")
 			if not token:
 				break
@@ -599,26 +636,29 @@ class GmailProvider(Provider):
 			else:
 				next_cursor = final
 			yielded = True
-			yield Batch(messages, copy.deepcopy(next_cursor), "", len(order) - position)
+			folder = messages[0].folder if messages else ""
+			yield Batch(messages, copy.deepcopy(next_cursor), folder, len(order) - position)
 		if not yielded and (end != start or sorted(cursor.get("labels") or []) != sorted(covered)):
 			yield Batch([], final, "", 0)
 		return end, synced_at
 
 	def _get_messages(self, message_ids: list[str], label_of: Callable[[str], str]) -> list[FetchedMessage]:
 		"""messages.get format=raw for up to HTTP_BATCH ids in one batch request, in the order asked."""
+		if not message_ids:
+			return []
 		results: dict[str, dict] = {}
 		pending = list(message_ids)
 		attempt = 0
 		while pending:
 			failed: dict[str, HttpError] = {}
 
-			def collect(request_id, response, exception):
+			def collect(request_id, response, exception, failed=failed):
 				if exception is not None:
 					failed[request_id] = exception
 				else:
 					results[request_id] = response
 
-			def run(ids=tuple(pending)):
+			def run(ids=tuple(pending), failed=failed, collect=collect):
 				failed.clear()
 				batch = self._new_batch()
 				for message_id in ids:
@@ -633,7 +673,9 @@ class GmailProvider(Provider):
 			for message_id, exception in failed.items():
 				error = _api_error(exception) if isinstance(exception, HttpError) else None
 				if error is None:
-					raise ProviderError(f"Gmail sent an unreadable answer for message {message_id}: {exception!r}")
+					raise ProviderError(
+						f"Gmail sent an unreadable answer for message {message_id}: {exception!r}"
+					)
 				if error.status == 404:
 					continue  # deleted since it was listed
 				if not _retryable(error):
@@ -684,7 +726,7 @@ class GmailProvider(Provider):
 	def _batch_bytes(self) -> int:
 		return max(1, int(self.config.batch_bytes or 1))
 
-	# -- push notifications and revocation ---------------------------------------------------------------------
+	# -- push notifications and revocation -------------------------------------------------------------------
 
 	def start_watch(self, topic_name: str, label_ids: list[str] | None = None) -> dict:
 		"""Ask Gmail to publish mailbox changes to a Pub/Sub topic; renew before `expiration` (epoch ms, ~7 days).
@@ -697,7 +739,10 @@ class GmailProvider(Provider):
 		response = self._call(
 			lambda: self._users().watch(userId="me", body=body).execute(), "starting push notifications"
 		)
-		return {"history_id": str(response.get("historyId") or ""), "expiration": int(response.get("expiration") or 0)}
+		return {
+			"history_id": str(response.get("historyId") or ""),
+			"expiration": int(response.get("expiration") or 0),
+		}
 
 	def stop_watch(self) -> None:
 		self._call(lambda: self._users().stop(userId="me").execute(), "stopping push notifications")
@@ -707,10 +752,12 @@ class GmailProvider(Provider):
 		oauth = self.tokens or self.config.oauth
 		if oauth is None:
 			return False
-		return revoke_token(oauth.refresh_token or oauth.access_token, self.config.auth_base, self.config.timeout)
+		return revoke_token(
+			oauth.refresh_token or oauth.access_token, self.config.auth_base, self.config.timeout
+		)
 
 
-# -- pure helpers --------------------------------------------------------------------------------------------------
+# -- pure helpers --------------------------------------------------------------------------------------------
 
 
 def parse_push(envelope: dict) -> dict:
@@ -731,7 +778,9 @@ def parse_push(envelope: dict) -> dict:
 		raise bad("no data")
 	try:
 		text = data.strip()
-		decoded = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_" if re.search("[-_]", text) else None)
+		decoded = base64.b64decode(
+			text + "=" * (-len(text) % 4), altchars=b"-_" if re.search("[-_]", text) else None
+		)
 		payload = json.loads(decoded.decode("utf-8"))
 	except (binascii.Error, ValueError, UnicodeDecodeError):
 		raise bad("data is not base64-encoded JSON") from None
@@ -768,8 +817,14 @@ def _api_error(e: HttpError) -> _ApiError:
 	error = data.get("error") if isinstance(data, dict) else None
 	if isinstance(error, dict):
 		message = str(error.get("message") or "")
-		reasons |= {str(x.get("reason")) for x in error.get("errors") or [] if isinstance(x, dict) and x.get("reason")}
-		reasons |= {str(x.get("reason")) for x in error.get("details") or [] if isinstance(x, dict) and x.get("reason")}
+		reasons |= {
+			str(x.get("reason")) for x in error.get("errors") or [] if isinstance(x, dict) and x.get("reason")
+		}
+		reasons |= {
+			str(x.get("reason"))
+			for x in error.get("details") or []
+			if isinstance(x, dict) and x.get("reason")
+		}
 		if error.get("status"):
 			reasons.add(str(error["status"]))
 	elif isinstance(error, str):
@@ -813,7 +868,9 @@ def _decode_raw(raw, message_id) -> bytes:
 	try:
 		return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
 	except (binascii.Error, ValueError):
-		raise ProviderError(f"Gmail sent message {message_id} in an unreadable encoding.", code="gmail_error") from None
+		raise ProviderError(
+			f"Gmail sent message {message_id} in an unreadable encoding.", code="gmail_error"
+		) from None
 
 
 def _from_millis(value) -> datetime | None:

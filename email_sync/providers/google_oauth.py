@@ -31,7 +31,9 @@ GMAIL_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
 # What Email Sync asks for: reading mail is all it does (the mailbox address comes from the Gmail profile).
 SCOPES = (GMAIL_READONLY,)
 # Any of these lets us read mail, so a token granted one of them is enough.
-READ_SCOPES = frozenset({GMAIL_READONLY, "https://www.googleapis.com/auth/gmail.modify", "https://mail.google.com/"})
+READ_SCOPES = frozenset(
+	{GMAIL_READONLY, "https://www.googleapis.com/auth/gmail.modify", "https://mail.google.com/"}
+)
 
 RECONNECT = "Click Reconnect on the account and sign in with Google again."
 CLIENT_FIX = (
@@ -170,7 +172,9 @@ def token_error(status: int, data: dict, *, exchanging: bool = False) -> Provide
 				f"Google refused the sign-in code ({detail}): it expired or was already used.",
 				fix="Click Connect again and finish signing in within a few minutes.",
 			)
-		return AccessRevoked(f"Google no longer accepts this account's authorization ({detail}).", fix=RECONNECT)
+		return AccessRevoked(
+			f"Google no longer accepts this account's authorization ({detail}).", fix=RECONNECT
+		)
 	if error in ("invalid_client", "unauthorized_client"):
 		return AuthenticationFailed(f"Google rejected the OAuth client ({detail}).", fix=CLIENT_FIX)
 	if error == "redirect_uri_mismatch":
@@ -218,7 +222,9 @@ def _post_token(auth_base: str | None, form: dict, timeout: float, *, exchanging
 	try:
 		response = requests.post(uri, data=form, timeout=timeout)
 	except requests.Timeout:
-		raise ConnectionFailed(f"Google's token endpoint did not answer within {timeout:g} seconds.") from None
+		raise ConnectionFailed(
+			f"Google's token endpoint did not answer within {timeout:g} seconds."
+		) from None
 	except requests.RequestException as e:
 		raise ConnectionFailed(
 			f"Could not reach Google's token endpoint ({uri}): {e}.",

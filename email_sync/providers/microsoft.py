@@ -1,7 +1,8 @@
 """Microsoft 365 / Outlook.com provider: Microsoft Graph over HTTPS with requests, tokens from msal.
 
 Read-only: only Mail.Read is needed (User.Read too, for the address shown by Test Connection); nothing in the
-mailbox changes. Every request asks for immutable ids (`Prefer: IdType="ImmutableId"`), so a message keeps its id
+mailbox changes. Every request asks for immutable ids (`Prefer: IdType="ImmutableId"`), so a message keeps its
+id
 when the user moves it, and `FetchedMessage.provider_id` is that id.
 
 Incremental sync uses a delta query per folder. The cursor is plain JSON keyed by folder id:
@@ -11,31 +12,39 @@ Incremental sync uses a delta query per folder. The cursor is plain JSON keyed b
                                  "last_received": "2025-01-31T09:00:00Z"}}}
 
 A round starts at `next_link` (resume), else `delta_link` (changes since the last round), else a fresh delta
-query filtered on receivedDateTime >= sync_start. Pages are read in order; each batch carries the cursor that is
-true once it is committed: after a batch that ends a page, the page's nextLink (or its deltaLink at the end of the
-round); after a batch that ends inside a page, the link of that page itself. A crash therefore resumes at a page
+query filtered on receivedDateTime >= sync_start. Pages are read in order; each batch carries the cursor that
+is
+true once it is committed: after a batch that ends a page, the page's nextLink (or its deltaLink at the end of
+the
+round); after a batch that ends inside a page, the link of that page itself. A crash therefore resumes at a
+page
 boundary: some messages may be handed out twice (the app dedupes by message identity), none is ever skipped.
 Messages are oldest first within a page; pages come in Graph's order.
 
-Delta also reports changes to existing messages (read state, categories) and messages moved into the folder; they
+Delta also reports changes to existing messages (read state, categories) and messages moved into the folder;
+they
 are all downloaded (again) and left to the app's dedupe: correctness over bandwidth.
 
 Lost sync state (HTTP 410, e.g. SyncStateNotFound): the folder restarts with a fresh delta query filtered on
-receivedDateTime >= (last_received - 1 day), or sync_start, or unfiltered when neither is known; messages already
+receivedDateTime >= (last_received - 1 day), or sync_start, or unfiltered when neither is known; messages
+already
 handed out in this run are skipped.
 
 Manual selection: delta cannot filter on categories, so each run lists the folder's messages carrying the
-category (`categories/any(c:c eq 'EmailSync')`), and after the first complete scan only those modified since the
+category (`categories/any(c:c eq 'EmailSync')`), and after the first complete scan only those modified since
+the
 previous scan started (server time, minus a margin; tagging a message modifies it). Cursor per folder:
 {"manual_since": ISO time or None, "scan_started": ISO time, "next_link": resume link or None}.
 
 Folders: top-level folders by display name ("Inbox"), subfolders by path ("Inbox/Customers"). Roles come from
-`wellKnownName` when Graph sends it (beta) or by asking for the well-known folders (inbox, sentitems, junkemail,
+`wellKnownName` when Graph sends it (beta) or by asking for the well-known folders (inbox, sentitems,
+junkemail,
 deleteditems, drafts, archive) by name. Junk Email and Deleted Items are never read.
 
 Throttling: 429, 502, 503 and 504 are retried after Retry-After (seconds or an HTTP date), else after an
 exponential backoff with jitter, at most `max_attempts` times per request; then Throttled is raised, with
-`retry_after` set when Graph said how long to wait. A 401 (expired or revoked access token) refreshes the token
+`retry_after` set when Graph said how long to wait. A 401 (expired or revoked access token) refreshes the
+token
 through msal and retries once.
 
 Real-time: create/renew/delete Graph subscriptions; `validation_response` and `parse_notifications` are pure
@@ -99,12 +108,25 @@ RETRY_STATUSES = {429, 502, 503, 504}
 MAX_PAGE_SIZE = 100  # messages per delta page asked for (Prefer: odata.maxpagesize)
 MAX_FOLDERS = 2000  # folders listed at most, and how deep into subfolders
 MAX_FOLDER_DEPTH = 10
-RESYNC_OVERLAP = timedelta(days=1)  # a resync after lost sync state re-reads this much before the last message
-MANUAL_OVERLAP = timedelta(minutes=10)  # manual mode re-reads messages modified this long before the last scan
+RESYNC_OVERLAP = timedelta(
+	days=1
+)  # a resync after lost sync state re-reads this much before the last message
+MANUAL_OVERLAP = timedelta(
+	minutes=10
+)  # manual mode re-reads messages modified this long before the last scan
 DELTA_SELECT = "id,receivedDateTime,parentFolderId,conversationId"
 MAX_PAGES_PER_FOLDER = 100_000  # a server handing out nextLinks forever must not keep a sync running forever
-MAILBOX_NOT_HOSTED_CODES = {"MailboxNotEnabledForRESTAPI", "MailboxNotSupportedForRESTAPI", "MailboxInfoStale"}
-ACCESS_DENIED_CODES = {"ErrorAccessDenied", "Authorization_RequestDenied", "AccessDenied", "ErrorInsufficientPermissions"}
+MAILBOX_NOT_HOSTED_CODES = {
+	"MailboxNotEnabledForRESTAPI",
+	"MailboxNotSupportedForRESTAPI",
+	"MailboxInfoStale",
+}
+ACCESS_DENIED_CODES = {
+	"ErrorAccessDenied",
+	"Authorization_RequestDenied",
+	"AccessDenied",
+	"ErrorInsufficientPermissions",
+}
 ACCOUNT_CLOSED_CODES = {"ErrorAccountDisabled", "ErrorAccountSuspend"}
 
 
@@ -120,8 +142,10 @@ class _NotFound(ProviderError):
 class MicrosoftProvider(Provider):
 	"""Reads mail through Microsoft Graph.
 
-	`verify`: True (system CAs), or the path of a CA bundle (tests, TLS-inspecting proxies); used for Graph and
-	for msal. `max_attempts`, `backoff`, `max_backoff`, `max_retry_after` and `sleep` shape throttling retries;
+	`verify`: True (system CAs), or the path of a CA bundle (tests, TLS-inspecting proxies); used for Graph
+	and
+	for msal. `max_attempts`, `backoff`, `max_backoff`, `max_retry_after` and `sleep` shape throttling
+	retries;
 	`page_size` the delta page size asked for (default: batch_size, at most 100).
 	"""
 
@@ -153,7 +177,7 @@ class MicrosoftProvider(Provider):
 		self._folders: list[Folder] | None = None
 		self._handed_out: set[str] = set()  # message ids handed out in this fetch() run
 
-	# -- connection --------------------------------------------------------------------------------------------
+	# -- connection ------------------------------------------------------------------------------------------
 
 	@property
 	def api_base(self) -> str:
@@ -186,7 +210,8 @@ class MicrosoftProvider(Provider):
 
 	def revoke(self) -> bool:
 		"""Disconnect: drop the tokens held here. Graph has no revocation endpoint for one app's delegated tokens
-		(POST /me/revokeSignInSessions signs the user out of every app and needs User.RevokeSessions.All), so the
+		(POST /me/revokeSignInSessions signs the user out of every app and needs User.RevokeSessions.All), so
+		the
 		refresh token simply stops being used; the user can remove the app at https://myapps.microsoft.com."""
 		self.tokens.drop()
 		self.close()
@@ -194,14 +219,15 @@ class MicrosoftProvider(Provider):
 
 	def _ensure_session(self) -> requests.Session:
 		if self._session is None:
-			# `verify` goes on each request: REQUESTS_CA_BUNDLE would override Session.verify (psf/requests#3829).
+			# `verify` goes on each request: REQUESTS_CA_BUNDLE would override Session.verify
+			# (psf/requests#3829).
 			self._session = requests.Session()
 		return self._session
 
-	# -- HTTP --------------------------------------------------------------------------------------------------
+	# -- HTTP ------------------------------------------------------------------------------------------------
 
 	def _url(self, path_or_url: str) -> str:
-		if path_or_url.startswith("https://") or path_or_url.startswith("http://"):
+		if path_or_url.startswith(("https://", "http://")):
 			return self._check_link(path_or_url)
 		return self.api_base + path_or_url
 
@@ -280,7 +306,9 @@ class MicrosoftProvider(Provider):
 		try:
 			return response.json()
 		except ValueError:
-			raise ProviderError(f"Microsoft Graph sent an unreadable answer while {what}.", code="microsoft_graph_error")
+			raise ProviderError(
+				f"Microsoft Graph sent an unreadable answer while {what}.", code="microsoft_graph_error"
+			)
 
 	def _backoff(self, attempt: int) -> float:
 		return min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
@@ -300,7 +328,9 @@ class MicrosoftProvider(Provider):
 		if status == 410:
 			return _SyncStateLost(f"Microsoft Graph lost the sync state while {what}: {detail}.")
 		if status == 401:
-			return AccessRevoked(f"Microsoft Graph rejected a freshly refreshed sign-in while {what}: {detail}.")
+			return AccessRevoked(
+				f"Microsoft Graph rejected a freshly refreshed sign-in while {what}: {detail}."
+			)
 		if status == 403 and (code in ACCESS_DENIED_CODES or not code):
 			return MissingScopes(f"Microsoft Graph refused access while {what}: {detail}.")
 		if status == 404:
@@ -309,7 +339,7 @@ class MicrosoftProvider(Provider):
 		err.transient = status >= 500
 		return err
 
-	# -- folders -----------------------------------------------------------------------------------------------
+	# -- folders ---------------------------------------------------------------------------------------------
 
 	def list_folders(self) -> list[Folder]:
 		roles = self._well_known_ids()
@@ -319,14 +349,24 @@ class MicrosoftProvider(Provider):
 		while queue and len(folders) < MAX_FOLDERS:
 			url, parent, depth = queue.pop(0)
 			for item in self._pages(url, "listing folders"):
-				name = f"{parent}/{item.get('displayName', '')}" if parent else str(item.get("displayName", ""))
-				role = WELL_KNOWN_ROLES.get(str(item.get("wellKnownName") or "").lower(), "") or roles.get(item["id"], "")
+				name = (
+					f"{parent}/{item.get('displayName', '')}" if parent else str(item.get("displayName", ""))
+				)
+				role = WELL_KNOWN_ROLES.get(str(item.get("wellKnownName") or "").lower(), "") or roles.get(
+					item["id"], ""
+				)
 				if name in ids:  # two folders with the same path: keep both apart
 					name = f"{name} ({item['id'][-6:]})"
 				folders.append(Folder(name, role))
 				ids[name] = item["id"]
 				if item.get("childFolderCount") and depth + 1 < MAX_FOLDER_DEPTH:
-					queue.append((f"/me/mailFolders/{quote(item['id'], safe='')}/childFolders?$top=100", name, depth + 1))
+					queue.append(
+						(
+							f"/me/mailFolders/{quote(item['id'], safe='')}/childFolders?$top=100",
+							name,
+							depth + 1,
+						)
+					)
 				if len(folders) >= MAX_FOLDERS:
 					break
 		self._folders, self._folder_ids = folders, ids
@@ -371,10 +411,14 @@ class MicrosoftProvider(Provider):
 				raise FolderMissing(f"The mailbox of {self._who()} has no Inbox.")
 			wanted = [by_role["inbox"].name]
 		for name in wanted:
-			folder = by_name.get(name) or by_lower.get(name.lower()) or by_role.get(aliases.get(name.lower(), ""))
+			folder = (
+				by_name.get(name) or by_lower.get(name.lower()) or by_role.get(aliases.get(name.lower(), ""))
+			)
 			if folder is None:
 				raise FolderMissing(f'The folder "{name}" does not exist in the mailbox of {self._who()}.')
-			if folder.role in NEVER_READ_ROLES:  # spam and deleted mail are never synced, whatever the settings
+			if (
+				folder.role in NEVER_READ_ROLES
+			):  # spam and deleted mail are never synced, whatever the settings
 				self.skipped_folders.append(folder.name)
 				continue
 			if folder not in chosen:
@@ -386,7 +430,7 @@ class MicrosoftProvider(Provider):
 	def _who(self) -> str:
 		return self.mailbox_address or self.config.address or "this account"
 
-	# -- fetching ----------------------------------------------------------------------------------------------
+	# -- fetching --------------------------------------------------------------------------------------------
 
 	def fetch(self, cursor: dict | None) -> Iterator[Batch]:
 		cursor = copy.deepcopy(cursor) if cursor else {}
@@ -395,13 +439,19 @@ class MicrosoftProvider(Provider):
 		for folder in self._folders_to_read():
 			folder_id = self._folder_ids[folder.name]
 			run = _FolderRun(folder, folder_id, dict(states.get(folder_id) or {}))
-			pages = self._manual_pages(run) if self.config.direction == MANUAL_SELECTION else self._delta_pages(run)
+			pages = (
+				self._manual_pages(run)
+				if self.config.direction == MANUAL_SELECTION
+				else self._delta_pages(run)
+			)
 			for messages, state in self._batches(run, pages):
 				states[folder_id] = state
 				# A fresh copy per batch: the caller may keep it while we move on.
 				yield Batch(messages, copy.deepcopy(cursor), folder.name)
 
-	def _batches(self, run: _FolderRun, pages: Iterator[_Page]) -> Iterator[tuple[list[FetchedMessage], dict]]:
+	def _batches(
+		self, run: _FolderRun, pages: Iterator[_Page]
+	) -> Iterator[tuple[list[FetchedMessage], dict]]:
 		"""Download the pages' messages and group them into batches, each with the state that follows it."""
 		limit_count, limit_bytes = max(1, self.config.batch_size), max(1, self.config.batch_bytes)
 		pending: list[FetchedMessage] = []
@@ -435,7 +485,9 @@ class MicrosoftProvider(Provider):
 			return None
 		try:
 			response = self._request(
-				"GET", f"/me/messages/{quote(entry['id'], safe='')}/$value", f'reading a message in "{run.folder.name}"'
+				"GET",
+				f"/me/messages/{quote(entry['id'], safe='')}/$value",
+				f'reading a message in "{run.folder.name}"',
 			)
 		except _NotFound:
 			return None  # deleted or moved away since the page was listed
@@ -456,14 +508,16 @@ class MicrosoftProvider(Provider):
 		for _ in range(MAX_PAGES_PER_FOLDER):
 			try:
 				page = self._get_json(
-					url, f'reading changes in "{run.folder.name}"', prefer=(f"odata.maxpagesize={self.page_size}",)
+					url,
+					f'reading changes in "{run.folder.name}"',
+					prefer=(f"odata.maxpagesize={self.page_size}",),
 				)
 			except _SyncStateLost:
 				if resynced:
 					raise
 				resynced = True
 				delta_link = None
-				url = self._delta_url(run.folder_id, None)
+				url = self._delta_url(run.folder_id, self._since(run.last_received))
 				continue
 			before = {"delta_link": delta_link, "next_link": None if url == delta_link else url}
 			next_link, new_delta = page.get("@odata.nextLink"), page.get("@odata.deltaLink")
@@ -482,7 +536,9 @@ class MicrosoftProvider(Provider):
 			if not next_link:
 				return
 			url = next_link
-		raise ProviderError(f'Microsoft Graph kept sending pages for "{run.folder.name}".', code="microsoft_graph_error")
+		raise ProviderError(
+			f'Microsoft Graph kept sending pages for "{run.folder.name}".', code="microsoft_graph_error"
+		)
 
 	def _delta_url(self, folder_id: str, since: datetime | None) -> str:
 		params = {"$select": DELTA_SELECT}
@@ -507,7 +563,9 @@ class MicrosoftProvider(Provider):
 			scan_started = None
 		first = True
 		for _ in range(MAX_PAGES_PER_FOLDER):
-			response = self._request("GET", url, f'searching "{run.folder.name}" for the {self._category()} category')
+			response = self._request(
+				"GET", url, f'searching "{run.folder.name}" for the {self._category()} category'
+			)
 			page = _json(response)
 			if first and not scan_started:
 				scan_started = graph_time(_server_time(response))
@@ -539,10 +597,12 @@ class MicrosoftProvider(Provider):
 	def _category(self) -> str:
 		category = (self.config.manual_keyword or "").strip()
 		if not category:
-			raise ProviderError("No category is set for manual selection.", fix="Set the keyword, for example EmailSync.")
+			raise ProviderError(
+				"No category is set for manual selection.", fix="Set the keyword, for example EmailSync."
+			)
 		return category
 
-	# -- test --------------------------------------------------------------------------------------------------
+	# -- test ------------------------------------------------------------------------------------------------
 
 	def test(self) -> TestResult:
 		try:
@@ -559,7 +619,7 @@ class MicrosoftProvider(Provider):
 			message += f" Never read: {', '.join(self.skipped_folders)}."
 		return TestResult(True, message, folders)
 
-	# -- real time ---------------------------------------------------------------------------------------------
+	# -- real time -------------------------------------------------------------------------------------------
 
 	def create_subscription(
 		self,
@@ -584,7 +644,10 @@ class MicrosoftProvider(Provider):
 		body = {"expirationDateTime": graph_time(_utcnow() + timedelta(minutes=minutes))}
 		try:
 			response = self._request(
-				"PATCH", f"/subscriptions/{quote(subscription_id, safe='')}", "renewing a subscription", json=body
+				"PATCH",
+				f"/subscriptions/{quote(subscription_id, safe='')}",
+				"renewing a subscription",
+				json=body,
 			)
 		except _NotFound:
 			raise ProviderError(
@@ -598,13 +661,15 @@ class MicrosoftProvider(Provider):
 	def delete_subscription(self, subscription_id: str) -> bool:
 		"""Delete it; True also when it was already gone."""
 		try:
-			self._request("DELETE", f"/subscriptions/{quote(subscription_id, safe='')}", "deleting a subscription")
+			self._request(
+				"DELETE", f"/subscriptions/{quote(subscription_id, safe='')}", "deleting a subscription"
+			)
 		except _NotFound:
 			pass
 		return True
 
 
-# -- paging state ------------------------------------------------------------------------------------------------
+# -- paging state --------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -636,7 +701,7 @@ class _FolderRun:
 		return state
 
 
-# -- webhooks (pure) ---------------------------------------------------------------------------------------------
+# -- webhooks (pure) -----------------------------------------------------------------------------------------
 
 
 def validation_response(query_params: Mapping) -> str | None:
@@ -654,12 +719,16 @@ def parse_notifications(body: dict, expected_client_state: str) -> list[dict]:
 	whole request is then not from our subscription (or was tampered with) and must be ignored.
 	"""
 	if not isinstance(body, dict) or not isinstance(body.get("value"), list):
-		raise ProviderError("The notification is not a Microsoft Graph change notification.", code="bad_notification")
+		raise ProviderError(
+			"The notification is not a Microsoft Graph change notification.", code="bad_notification"
+		)
 	expected = (expected_client_state or "").encode()
 	out = []
 	for item in body["value"]:
 		if not isinstance(item, dict):
-			raise ProviderError("The notification is not a Microsoft Graph change notification.", code="bad_notification")
+			raise ProviderError(
+				"The notification is not a Microsoft Graph change notification.", code="bad_notification"
+			)
 		given = str(item.get("clientState") or "").encode()
 		if not expected or not hmac.compare_digest(given, expected):
 			raise ProviderError(
@@ -673,11 +742,17 @@ def parse_notifications(body: dict, expected_client_state: str) -> list[dict]:
 		if not message_id:
 			match = re.search(r"messages\('?([^'/)]+)'?\)?$|messages/([^/]+)$", resource, re.IGNORECASE)
 			message_id = (match.group(1) or match.group(2)) if match else ""
-		out.append({"subscription_id": str(item.get("subscriptionId") or ""), "resource": resource, "message_id": message_id})
+		out.append(
+			{
+				"subscription_id": str(item.get("subscriptionId") or ""),
+				"resource": resource,
+				"message_id": message_id,
+			}
+		)
 	return out
 
 
-# -- helpers -----------------------------------------------------------------------------------------------------
+# -- helpers -------------------------------------------------------------------------------------------------
 
 
 def retry_after(value: str | None) -> float | None:
@@ -745,7 +820,9 @@ def _json(response: requests.Response) -> dict:
 	try:
 		return response.json()
 	except ValueError:
-		raise ProviderError("Microsoft Graph sent an unreadable answer.", code="microsoft_graph_error") from None
+		raise ProviderError(
+			"Microsoft Graph sent an unreadable answer.", code="microsoft_graph_error"
+		) from None
 
 
 def _graph_error(response: requests.Response) -> tuple[str, str]:

@@ -2,13 +2,17 @@
 
 Pure helpers, no Frappe: build the sign-in URL, exchange the code it returns for tokens, and refresh tokens.
 
-Authorities: `{auth_base}/{tenant}` where auth_base defaults to https://login.microsoftonline.com and tenant is a
-directory (tenant) id or domain, "organizations" (work and school accounts), "consumers" (Outlook.com, Hotmail,
+Authorities: `{auth_base}/{tenant}` where auth_base defaults to https://login.microsoftonline.com and tenant
+is a
+directory (tenant) id or domain, "organizations" (work and school accounts), "consumers" (Outlook.com,
+Hotmail,
 Live) or "common" (both; the default when empty).
 
-msal checks an authority before it uses it: it always fetches `{authority}/v2.0/.well-known/openid-configuration`
+msal checks an authority before it uses it: it always fetches
+`{authority}/v2.0/.well-known/openid-configuration`
 (over HTTPS only, certificates verified) and, for hosts it does not know, also asks login.microsoftonline.com
-("instance discovery") whether the host is a Microsoft cloud. Hosts other than Microsoft's own (a local emulator, a
+("instance discovery") whether the host is a Microsoft cloud. Hosts other than Microsoft's own (a local
+emulator, a
 proxy) therefore get `instance_discovery=False`; the OpenID configuration is still fetched from them.
 """
 
@@ -34,14 +38,17 @@ DEFAULT_AUTH_BASE = "https://login.microsoftonline.com"
 DEFAULT_TENANT = "common"
 MAIL_READ = "https://graph.microsoft.com/Mail.Read"
 USER_READ = "https://graph.microsoft.com/User.Read"
-# Asked for when refreshing or redeeming a code. Entra returns a Graph token carrying every Graph permission the
-# user consented to (User.Read included), so asking for Mail.Read alone keeps refreshes working for old grants.
+# Asked for when refreshing or redeeming a code. Entra returns a Graph token carrying every Graph permission
+# the
+# user consented to (User.Read included), so asking for Mail.Read alone keeps refreshes working for old
+# grants.
 TOKEN_SCOPES = [MAIL_READ]
 # Asked for on the consent screen. User.Read lets connect() read the mailbox address from GET /me.
 SIGN_IN_SCOPES = ["offline_access", MAIL_READ, USER_READ, "openid", "email", "profile"]
 EXPIRY_MARGIN = 120  # seconds: an access token this close to expiry is refreshed before use
 
-# Hosts msal knows as Microsoft clouds (msal.authority.WELL_KNOWN_AUTHORITY_HOSTS, kept here so older msal works).
+# Hosts msal knows as Microsoft clouds (msal.authority.WELL_KNOWN_AUTHORITY_HOSTS, kept here so older msal
+# works).
 MICROSOFT_LOGIN_HOSTS = frozenset(
 	{
 		"login.microsoftonline.com",
@@ -110,10 +117,12 @@ def build_app(
 			client_id,
 			client_credential=client_secret,
 			authority=authority,
-			# Not verify=/timeout=: msal would set them on a requests.Session, where REQUESTS_CA_BUNDLE overrides
+			# Not verify=/timeout=: msal would set them on a requests.Session, where REQUESTS_CA_BUNDLE
+			# overrides
 			# Session.verify (psf/requests#3829). HttpClient passes them on every request instead.
 			http_client=HttpClient(verify=verify, timeout=timeout),
-			azure_region=False,  # regional endpoints are for app-only tokens; never guess from the environment
+			# regional endpoints are for app-only tokens; never guess from the environment
+			azure_region=False,
 			# Unknown hosts (emulators, proxies) would otherwise be checked against login.microsoftonline.com.
 			instance_discovery=None if host in MICROSOFT_LOGIN_HOSTS else False,
 		)
@@ -132,7 +141,7 @@ def build_app(
 			fix='Check the tenant on the account: a directory (tenant) id or domain, "organizations" for work '
 			'and school accounts, or "consumers" for Outlook.com, Hotmail and Live.',
 		) from None
-	except Exception as e:  # msal raises bare exceptions for 5xx answers during discovery
+	except Exception as e:  # noqa: BLE001 - msal raises bare exceptions for 5xx answers during discovery
 		raise ConnectionFailed(f"Microsoft's sign-in service at {authority} failed: {_reason(e)}.") from None
 
 
@@ -151,11 +160,15 @@ def exchange_code(
 	app = build_app(client_id, client_secret, tenant, auth_base, verify=verify, timeout=timeout)
 
 	def redeem() -> dict:
-		# msal prefers initiate_auth_code_flow/acquire_token_by_auth_code_flow (PKCE, flow dict kept in the web
-		# session between the two steps); the plain code grant works with the stateless authorization_url above.
+		# msal prefers initiate_auth_code_flow/acquire_token_by_auth_code_flow (PKCE, flow dict kept in the
+		# web
+		# session between the two steps); the plain code grant works with the stateless authorization_url
+		# above.
 		with warnings.catch_warnings():
 			warnings.simplefilter("ignore", DeprecationWarning)
-			return app.acquire_token_by_authorization_code(code, scopes=TOKEN_SCOPES, redirect_uri=redirect_uri)
+			return app.acquire_token_by_authorization_code(
+				code, scopes=TOKEN_SCOPES, redirect_uri=redirect_uri
+			)
 
 	result = _call(authority_url(tenant, auth_base), redeem)
 	if "error" in result:
@@ -183,7 +196,9 @@ def auth_error(result: dict, doing: str) -> ProviderError:
 	if error in ("invalid_grant", "interaction_required"):
 		return AccessRevoked(message)
 	if error in ("temporarily_unavailable", "server_error"):
-		return ConnectionFailed(message, fix="Microsoft's sign-in service has a problem; the sync tries again later.")
+		return ConnectionFailed(
+			message, fix="Microsoft's sign-in service has a problem; the sync tries again later."
+		)
 	return ProviderError(message, code="microsoft_auth_error")
 
 
@@ -211,7 +226,9 @@ class HttpClient:
 
 		self.verify, self.timeout = verify, timeout
 		self.session = requests.Session()
-		adapter = requests.adapters.HTTPAdapter(max_retries=1)  # as msal's own client: one retry on connect errors
+		adapter = requests.adapters.HTTPAdapter(
+			max_retries=1
+		)  # as msal's own client: one retry on connect errors
 		self.session.mount("https://", adapter)
 		self.session.mount("http://", adapter)
 
@@ -256,7 +273,9 @@ class TokenManager:
 	def refresh(self) -> str:
 		tokens = self.tokens
 		if not tokens.refresh_token:
-			raise AccessRevoked(f"The Microsoft sign-in for {self.config.address or 'this account'} has no refresh token.")
+			raise AccessRevoked(
+				f"The Microsoft sign-in for {self.config.address or 'this account'} has no refresh token."
+			)
 		app = self.app()
 		result = _call(
 			authority_url(tokens.tenant, self.config.auth_base),
@@ -295,14 +314,16 @@ class TokenManager:
 		if app is not None:
 			try:
 				app.http_client.close()
-			except Exception:
+			except Exception:  # noqa: BLE001, S110 - closing must never fail a sync
 				pass
 
 
 def _apply(tokens: OAuthTokens, result: dict) -> OAuthTokens:
 	tokens.access_token = result["access_token"]
 	tokens.expires_at = time.time() + float(result.get("expires_in") or 3600)
-	tokens.refresh_token = result.get("refresh_token") or tokens.refresh_token  # Entra rotates it on every use
+	tokens.refresh_token = (
+		result.get("refresh_token") or tokens.refresh_token
+	)  # Entra rotates it on every use
 	if result.get("scope"):
 		tokens.scopes = str(result["scope"]).split()
 	return tokens
@@ -316,10 +337,12 @@ def _call(authority: str, request) -> dict:
 	except requests.exceptions.SSLError as e:
 		raise _tls_error(authority, e) from None
 	except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
-		raise ConnectionFailed(f"Could not reach Microsoft's sign-in service at {authority}: {_reason(e)}.") from None
+		raise ConnectionFailed(
+			f"Could not reach Microsoft's sign-in service at {authority}: {_reason(e)}."
+		) from None
 	except ProviderError:
 		raise
-	except Exception as e:  # msal raises on 5xx answers and on non-JSON bodies
+	except Exception as e:  # noqa: BLE001 - msal raises on 5xx answers and on non-JSON bodies
 		raise ConnectionFailed(f"Microsoft's sign-in service at {authority} failed: {_reason(e)}.") from None
 
 

@@ -14,7 +14,9 @@ from email_sync.providers.base import INBOUND_ONLY, AccountConfig, OAuthTokens
 
 @pytest.fixture
 def gmail():
-	emulator = GmailEmulator(page_size=7).start()  # small pages, so listing and history page even in small tests
+	emulator = GmailEmulator(
+		page_size=7
+	).start()  # small pages, so listing and history page even in small tests
 	yield emulator
 	emulator.stop()
 

@@ -1,7 +1,9 @@
 """Fixtures for the Microsoft provider tests, loaded with `pytest_plugins = ["conftest_graph"]`.
 
-`graph`: a fresh Graph + identity emulator per test (HTTPS on 127.0.0.1 with a throwaway CA, see graph_emulator);
-`make_config` / `make_provider`: an AccountConfig signed in to it and a MicrosoftProvider trusting its CA, with
+`graph`: a fresh Graph + identity emulator per test (HTTPS on 127.0.0.1 with a throwaway CA, see
+graph_emulator);
+`make_config` / `make_provider`: an AccountConfig signed in to it and a MicrosoftProvider trusting its CA,
+with
 tiny backoffs and a recording `sleep` (`sleeps`), so throttling tests run in milliseconds.
 """
 
@@ -43,15 +45,15 @@ def make_config(graph, refreshed_tokens):
 			refresh_token=graph.issue_refresh_token(**({"scopes": scopes} if scopes else {}), tenant=tenant),
 			tenant=tenant,
 		)
-		values = dict(
-			provider="Microsoft",
-			address=graph.address,
-			oauth=oauth,
-			api_base=graph.api_base,
-			auth_base=graph.auth_base,
-			timeout=10.0,
-			on_tokens_refreshed=refreshed_tokens.append,
-		)
+		values = {
+			"provider": "Microsoft",
+			"address": graph.address,
+			"oauth": oauth,
+			"api_base": graph.api_base,
+			"auth_base": graph.auth_base,
+			"timeout": 10.0,
+			"on_tokens_refreshed": refreshed_tokens.append,
+		}
 		values.update(overrides)
 		return AccountConfig(**values)
 
@@ -69,7 +71,12 @@ def make_provider(graph, make_config, sleeps):
 	providers = []
 
 	def make(config: AccountConfig | None = None, **kwargs) -> MicrosoftProvider:
-		options = dict(verify=graph.certs.ca_file, backoff=0.01, max_backoff=0.05, sleep=sleeps.append)
+		options = {
+			"verify": graph.certs.ca_file,
+			"backoff": 0.01,
+			"max_backoff": 0.05,
+			"sleep": sleeps.append,
+		}
 		options.update(kwargs)
 		provider = MicrosoftProvider(config or make_config(), **options)
 		providers.append(provider)

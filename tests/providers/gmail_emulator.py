@@ -31,6 +31,7 @@ import itertools
 import json
 import re
 import secrets
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -114,7 +115,7 @@ class GmailEmulator:
 		self._server: ThreadingHTTPServer | None = None
 		self._thread: threading.Thread | None = None
 
-	# -- life cycle --------------------------------------------------------------------------------------------
+	# -- life cycle ------------------------------------------------------------------------------------------
 
 	def start(self) -> GmailEmulator:
 		emulator = self
@@ -125,7 +126,9 @@ class GmailEmulator:
 		Handler.emulator = emulator
 		self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 		self._server.daemon_threads = True
-		self._thread = threading.Thread(target=self._server.serve_forever, name="gmail-emulator", daemon=True)
+		self._thread = threading.Thread(
+			target=self._server.serve_forever, args=(0.05,), name="gmail-emulator", daemon=True
+		)
 		self._thread.start()
 		return self
 
@@ -144,7 +147,7 @@ class GmailEmulator:
 	def base(self) -> str:
 		return self.url.rstrip("/")
 
-	# -- mailbox -----------------------------------------------------------------------------------------------
+	# -- mailbox ---------------------------------------------------------------------------------------------
 
 	def _next_history(self) -> int:
 		self.history_id += 3 + secrets.randbelow(5)  # gaps, as in Gmail
@@ -188,7 +191,9 @@ class GmailEmulator:
 					f"Body of {message_id}.\r\n"
 				).encode()
 			history_id = self._next_history()
-			message = StoredMessage(message_id, thread_id or message_id, list(labels), millis, raw, history_id)
+			message = StoredMessage(
+				message_id, thread_id or message_id, list(labels), millis, raw, history_id
+			)
 			self.messages[message_id] = message
 			self.history.append(
 				{
@@ -234,7 +239,7 @@ class GmailEmulator:
 	def _short(message: StoredMessage) -> dict:
 		return {"id": message.id, "threadId": message.thread_id, "labelIds": list(message.label_ids)}
 
-	# -- tokens ------------------------------------------------------------------------------------------------
+	# -- tokens ----------------------------------------------------------------------------------------------
 
 	def issue_tokens(self, scopes=(GMAIL_READONLY,)) -> dict:
 		"""A granted refresh token plus a fresh access token: {"refresh_token", "access_token", "expires_in"}."""
@@ -271,7 +276,7 @@ class GmailEmulator:
 				info["revoked"] = True
 			self.access_tokens.clear()
 
-	# -- fault injection and counting --------------------------------------------------------------------------
+	# -- fault injection and counting ------------------------------------------------------------------------
 
 	def fail_next(
 		self,
@@ -291,7 +296,9 @@ class GmailEmulator:
 			503: ("backendError", "The service is currently unavailable.", "UNAVAILABLE"),
 			500: ("backendError", "Internal error encountered.", "INTERNAL"),
 		}
-		d_reason, d_message, d_status = defaults.get(status, ("failedPrecondition", "Precondition check failed.", ""))
+		d_reason, d_message, d_status = defaults.get(
+			status, ("failedPrecondition", "Precondition check failed.", "")
+		)
 		with self.lock:
 			self.faults.append(
 				Fault(
@@ -310,7 +317,9 @@ class GmailEmulator:
 		with self.lock:
 			self.faults.clear()
 
-	def count(self, path_contains: str = "", *, method: str | None = None, in_batch: bool | None = None) -> int:
+	def count(
+		self, path_contains: str = "", *, method: str | None = None, in_batch: bool | None = None
+	) -> int:
 		with self.lock:
 			return sum(
 				1
@@ -320,7 +329,7 @@ class GmailEmulator:
 				and (in_batch is None or r.in_batch == in_batch)
 			)
 
-	# -- dispatch ----------------------------------------------------------------------------------------------
+	# -- dispatch --------------------------------------------------------------------------------------------
 
 	def handle(self, method: str, target: str, headers, body: bytes, in_batch: bool = False):
 		"""One request -> (status, headers, body bytes)."""
@@ -383,7 +392,9 @@ class GmailEmulator:
 					"other valid authentication credential.",
 					"authError",
 					"UNAUTHENTICATED",
-					extra={"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/", error="invalid_token"'},
+					extra={
+						"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/", error="invalid_token"'
+					},
 				)
 			if not info["scopes"] & READ_SCOPES:
 				return _api_error(
@@ -401,7 +412,7 @@ class GmailEmulator:
 				)
 		return None
 
-	# -- Gmail API ---------------------------------------------------------------------------------------------
+	# -- Gmail API -------------------------------------------------------------------------------------------
 
 	def _api(self, method, rest, query, body):
 		with self.lock:
@@ -436,7 +447,9 @@ class GmailEmulator:
 			size = min(int(_one(query, "maxResults") or default), 500)
 			offset = int(_one(query, "pageToken") or 0)
 		except ValueError:
-			return None, _api_error(400, "Invalid pageToken or maxResults", "invalidArgument", "INVALID_ARGUMENT")
+			return None, _api_error(
+				400, "Invalid pageToken or maxResults", "invalidArgument", "INVALID_ARGUMENT"
+			)
 		if self.page_size:
 			size = min(size, self.page_size)
 		chunk = items[offset : offset + size]
@@ -491,7 +504,9 @@ class GmailEmulator:
 		if fmt == "raw":
 			resource["raw"] = base64.urlsafe_b64encode(message.raw).decode("ascii")
 		elif fmt != "minimal":
-			return _api_error(400, f"The emulator only serves format=raw or minimal, not {fmt}", "invalidArgument")
+			return _api_error(
+				400, f"The emulator only serves format=raw or minimal, not {fmt}", "invalidArgument"
+			)
 		return _json(200, resource)
 
 	def _list_history(self, query):
@@ -503,7 +518,11 @@ class GmailEmulator:
 			return _api_error(404, "Requested entity was not found.", "notFound", "NOT_FOUND")
 		types = set(query.get("historyTypes") or [])
 		label = _one(query, "labelId")
-		key_of = {"messageAdded": "messagesAdded", "labelAdded": "labelsAdded", "messageDeleted": "messagesDeleted"}
+		key_of = {
+			"messageAdded": "messagesAdded",
+			"labelAdded": "labelsAdded",
+			"messageDeleted": "messagesDeleted",
+		}
 		records = []
 		for record in self.history:
 			if record["id"] <= start:
@@ -515,7 +534,8 @@ class GmailEmulator:
 			if len(out) == 2:
 				continue
 			if label and not any(
-				label in (entry.get("message", {}).get("labelIds") or []) or label in (entry.get("labelIds") or [])
+				label in (entry.get("message", {}).get("labelIds") or [])
+				or label in (entry.get("labelIds") or [])
 				for key in key_of.values()
 				for entry in out.get(key, [])
 			):
@@ -548,7 +568,7 @@ class GmailEmulator:
 		expiration = int((time.time() + WATCH_DAYS * 86400) * 1000)
 		return _json(200, {"historyId": str(self.history_id), "expiration": str(expiration)})
 
-	# -- batch -------------------------------------------------------------------------------------------------
+	# -- batch -----------------------------------------------------------------------------------------------
 
 	def _batch(self, headers, body):
 		content_type = _header(headers, "content-type") or ""
@@ -575,7 +595,11 @@ class GmailEmulator:
 				inner_headers["authorization"] = outer_auth
 			payload = inner.get_payload()
 			status, out_headers, out_body = self.handle(
-				method, target, inner_headers, payload.encode() if isinstance(payload, str) else b"", in_batch=True
+				method,
+				target,
+				inner_headers,
+				payload.encode() if isinstance(payload, str) else b"",
+				in_batch=True,
 			)
 			head = "".join(f"{k}: {v}\r\n" for k, v in out_headers.items())
 			reason = HTTPStatus(status).phrase
@@ -587,7 +611,7 @@ class GmailEmulator:
 		chunks.append(f"--{boundary}--\r\n")
 		return 200, {"Content-Type": f"multipart/mixed; boundary={boundary}"}, "".join(chunks).encode("utf-8")
 
-	# -- OAuth -------------------------------------------------------------------------------------------------
+	# -- OAuth -----------------------------------------------------------------------------------------------
 
 	def _consent(self, query):
 		if _one(query, "client_id") != self.client_id:
@@ -625,7 +649,10 @@ class GmailEmulator:
 			if grant == "refresh_token":
 				info = self.refresh_tokens.get(form.get("refresh_token", ""))
 				if info is None or info["revoked"]:
-					return _json(400, {"error": "invalid_grant", "error_description": "Token has been expired or revoked."})
+					return _json(
+						400,
+						{"error": "invalid_grant", "error_description": "Token has been expired or revoked."},
+					)
 				asked = set((form.get("scope") or "").split())
 				if asked - info["scopes"]:
 					return _json(400, {"error": "invalid_scope", "error_description": "Bad Request"})
@@ -660,7 +687,9 @@ class GmailEmulator:
 				if code["offline"]:
 					answer["refresh_token"] = refresh
 				return _json(200, answer)
-		return _json(400, {"error": "unsupported_grant_type", "error_description": f"Invalid grant_type: {grant}"})
+		return _json(
+			400, {"error": "unsupported_grant_type", "error_description": f"Invalid grant_type: {grant}"}
+		)
 
 	def _revoke(self, query, headers, body):
 		form = parse_qs(body.decode("utf-8")) if body else {}
@@ -683,6 +712,11 @@ class _Handler(BaseHTTPRequestHandler):
 	emulator: GmailEmulator
 	protocol_version = "HTTP/1.1"  # keep-alive, as httplib2 expects from Google
 	timeout = 10  # idle keep-alive connections end by themselves
+	wbufsize = 1 << 16  # headers and body leave in one write: no Nagle / delayed-ACK stalls of 40 ms per call
+
+	def setup(self):
+		super().setup()
+		self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 	def _serve(self):
 		length = int(self.headers.get("Content-Length") or 0)
@@ -690,8 +724,10 @@ class _Handler(BaseHTTPRequestHandler):
 		headers = {k.lower(): v for k, v in self.headers.items()}
 		try:
 			status, out_headers, out_body = self.emulator.handle(self.command, self.path, headers, body)
-		except Exception as e:  # a bug in the emulator: make it visible in the test's failure
-			status, out_headers, out_body = _api_error(500, f"Emulator bug: {e!r}", "backendError", "INTERNAL")
+		except Exception as e:  # noqa: BLE001 - a bug in the emulator: make it visible in the test's failure
+			status, out_headers, out_body = _api_error(
+				500, f"Emulator bug: {e!r}", "backendError", "INTERNAL"
+			)
 		self.send_response(status)
 		for key, value in out_headers.items():
 			self.send_header(key, value)
@@ -721,7 +757,11 @@ def _api_error(status, message, reason, status_text="", details=None, extra=None
 
 
 def _json(status, data):
-	return status, {"Content-Type": "application/json; charset=UTF-8", "Vary": "Origin"}, json.dumps(data).encode()
+	return (
+		status,
+		{"Content-Type": "application/json; charset=UTF-8", "Vary": "Origin"},
+		json.dumps(data).encode(),
+	)
 
 
 def _one(query, key):

@@ -7,14 +7,17 @@ identity (what msal asks for)
     POST /{tenant}/oauth2/v2.0/token           grant_type refresh_token | authorization_code
 Graph, under /v1.0 (Bearer tokens required)
     GET  /me, /me/mailFolders, /me/mailFolders/{id or well-known name}, .../childFolders
-    GET  /me/mailFolders/{id}/messages         $filter (categories/any, receivedDateTime, lastModifiedDateTime),
+    GET  /me/mailFolders/{id}/messages         $filter (categories/any, receivedDateTime,
+    lastModifiedDateTime),
                                                $select, $top, $skip
-    GET  /me/mailFolders/{id}/messages/delta   $select, $filter=receivedDateTime ge; Prefer: odata.maxpagesize;
+    GET  /me/mailFolders/{id}/messages/delta   $select, $filter=receivedDateTime ge; Prefer:
+    odata.maxpagesize;
                                                nextLink ($skiptoken) and deltaLink ($deltatoken)
     GET  /me/messages/{id}/$value
     POST /subscriptions, PATCH|GET|DELETE /subscriptions/{id}
 
-Ids: messages have immutable ids ("imm-..."); a request without `Prefer: IdType="ImmutableId"` gets REST ids that
+Ids: messages have immutable ids ("imm-..."); a request without `Prefer: IdType="ImmutableId"` gets REST ids
+that
 change when the message moves ("rest-<folder>-<n>"), as with real Graph. Such requests are recorded in
 `missing_immutable_prefer`.
 
@@ -57,7 +60,7 @@ DEFAULT_PAGE = 10
 MAX_SUBSCRIPTION_MINUTES = 10080
 
 
-# -- certificates --------------------------------------------------------------------------------------------------
+# -- certificates --------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -69,11 +72,12 @@ class Certificates:
 
 def make_certificates(directory: str | Path) -> Certificates:
 	"""A throwaway CA and a server certificate for 127.0.0.1 and localhost signed by it (EC P-256)."""
+	import ipaddress
+
 	from cryptography import x509
 	from cryptography.hazmat.primitives import hashes, serialization
 	from cryptography.hazmat.primitives.asymmetric import ec
 	from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-	import ipaddress
 
 	directory = Path(directory)
 	directory.mkdir(parents=True, exist_ok=True)
@@ -92,8 +96,15 @@ def make_certificates(directory: str | Path) -> Certificates:
 		.add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
 		.add_extension(
 			x509.KeyUsage(
-				digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
-				key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False,
+				digital_signature=True,
+				content_commitment=False,
+				key_encipherment=False,
+				data_encipherment=False,
+				key_agreement=False,
+				key_cert_sign=True,
+				crl_sign=True,
+				encipher_only=False,
+				decipher_only=False,
 			),
 			critical=True,
 		)
@@ -111,7 +122,9 @@ def make_certificates(directory: str | Path) -> Certificates:
 		.not_valid_after(now + dt.timedelta(days=2))
 		.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
 		.add_extension(
-			x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST)), x509.DNSName("localhost")]),
+			x509.SubjectAlternativeName(
+				[x509.IPAddress(ipaddress.ip_address(HOST)), x509.DNSName("localhost")]
+			),
 			critical=False,
 		)
 		.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -120,7 +133,9 @@ def make_certificates(directory: str | Path) -> Certificates:
 		.sign(ca_key, hashes.SHA256())
 	)
 	pem = serialization.Encoding.PEM
-	files = Certificates(str(directory / "ca.pem"), str(directory / "server.pem"), str(directory / "server.key"))
+	files = Certificates(
+		str(directory / "ca.pem"), str(directory / "server.pem"), str(directory / "server.key")
+	)
 	Path(files.ca_file).write_bytes(ca.public_bytes(pem))
 	Path(files.cert_file).write_bytes(cert.public_bytes(pem) + ca.public_bytes(pem))
 	Path(files.key_file).write_bytes(
@@ -129,7 +144,7 @@ def make_certificates(directory: str | Path) -> Certificates:
 	return files
 
 
-# -- state ---------------------------------------------------------------------------------------------------------
+# -- state ---------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -221,7 +236,7 @@ class GraphEmulator:
 		for name, display in WELL_KNOWN.items():
 			self.add_folder(display, well_known=name)
 
-	# -- lifecycle ---------------------------------------------------------------------------------------------
+	# -- lifecycle -------------------------------------------------------------------------------------------
 
 	def start(self) -> GraphEmulator:
 		context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -229,7 +244,9 @@ class GraphEmulator:
 		server = _Server((HOST, 0), _Handler, context)
 		server.emulator = self
 		self._server = server
-		self._thread = threading.Thread(target=server.serve_forever, args=(0.02,), name="graph-emulator", daemon=True)
+		self._thread = threading.Thread(
+			target=server.serve_forever, args=(0.02,), name="graph-emulator", daemon=True
+		)
 		self._thread.start()
 		return self
 
@@ -261,7 +278,7 @@ class GraphEmulator:
 	def api_base(self) -> str:
 		return f"{self.base}/v1.0"
 
-	# -- mailbox -----------------------------------------------------------------------------------------------
+	# -- mailbox ---------------------------------------------------------------------------------------------
 
 	def _folder_id(self) -> str:
 		return "AAMkFolder" + base64.urlsafe_b64encode(secrets.token_bytes(9)).decode().rstrip("=")
@@ -270,7 +287,11 @@ class GraphEmulator:
 		with self.lock:
 			folder_id = self._folder_id()
 			parent_id = self.folder_id(parent) if parent else self.root_id
-			self.folders[folder_id] = {"id": folder_id, "displayName": display_name, "parentFolderId": parent_id}
+			self.folders[folder_id] = {
+				"id": folder_id,
+				"displayName": display_name,
+				"parentFolderId": parent_id,
+			}
 			if well_known:
 				self.folders[folder_id]["_wellKnown"] = well_known
 			return folder_id
@@ -313,8 +334,14 @@ class GraphEmulator:
 				).encode()
 			seq = self._bump()
 			self.messages[message_id] = Message(
-				message_id, self.folder_id(folder), received, mime, list(categories),
-				conversation_id or f"conv-{n}", seq, _now(),
+				message_id,
+				self.folder_id(folder),
+				received,
+				mime,
+				list(categories),
+				conversation_id or f"conv-{n}",
+				seq,
+				_now(),
 			)
 			return message_id
 
@@ -341,7 +368,7 @@ class GraphEmulator:
 			m = self.messages.pop(message_id)
 			self.removals.append((self._bump(), m.folder_id, message_id))
 
-	# -- auth --------------------------------------------------------------------------------------------------
+	# -- auth ------------------------------------------------------------------------------------------------
 
 	def issue_refresh_token(self, scopes: Iterable[str] = DEFAULT_SCOPES, tenant: str = "common") -> str:
 		with self.lock:
@@ -384,7 +411,7 @@ class GraphEmulator:
 		with self.lock:
 			self.generation += 1
 
-	# -- notifications -----------------------------------------------------------------------------------------
+	# -- notifications ---------------------------------------------------------------------------------------
 
 	def notify(self, subscription_id: str, message_id: str, client_state: str | None = None) -> int:
 		"""POST a 'created' change notification, as Graph does; returns the receiver's HTTP status."""
@@ -409,7 +436,10 @@ class GraphEmulator:
 			]
 		}
 		request = urllib.request.Request(
-			sub.notification_url, json.dumps(body).encode(), {"Content-Type": "application/json"}, method="POST"
+			sub.notification_url,
+			json.dumps(body).encode(),
+			{"Content-Type": "application/json"},
+			method="POST",
 		)
 		try:
 			with urllib.request.urlopen(request, timeout=5) as response:
@@ -418,9 +448,14 @@ class GraphEmulator:
 			return e.code
 
 	def _validate_notification_url(self, url: str) -> None:
-		token = "Validation: Testing client application reachability for subscription Request-Id: " + secrets.token_hex(8)
+		token = (
+			"Validation: Testing client application reachability for subscription Request-Id: "
+			+ secrets.token_hex(8)
+		)
 		request = urllib.request.Request(
-			f"{url}{'&' if '?' in url else '?'}validationToken={quote(token)}", b"", {"Content-Type": "text/plain"},
+			f"{url}{'&' if '?' in url else '?'}validationToken={quote(token)}",
+			b"",
+			{"Content-Type": "text/plain"},
 			method="POST",
 		)
 		try:
@@ -429,9 +464,13 @@ class GraphEmulator:
 		except OSError:
 			ok = False
 		if not ok:
-			raise GraphError(400, "ValidationError", "Subscription validation request failed. Response must exactly match validationToken query parameter.")
+			raise GraphError(
+				400,
+				"ValidationError",
+				"Subscription validation request failed. Response must exactly match validationToken query parameter.",
+			)
 
-	# -- request handling --------------------------------------------------------------------------------------
+	# -- request handling ------------------------------------------------------------------------------------
 
 	def handle(self, method: str, target: str, headers, body: bytes) -> tuple[int, dict, bytes]:
 		parts = urlsplit(target)
@@ -442,7 +481,13 @@ class GraphEmulator:
 				return self._graph(method, path[len("/v1.0") :], target, query, headers, body)
 			return self._identity(method, path, query, headers, body)
 		except GraphError as e:
-			payload = {"error": {"code": e.code, "message": e.message, "innerError": {"request-id": secrets.token_hex(8)}}}
+			payload = {
+				"error": {
+					"code": e.code,
+					"message": e.message,
+					"innerError": {"request-id": secrets.token_hex(8)},
+				}
+			}
 			return e.status, {"Content-Type": "application/json", **e.headers}, json.dumps(payload).encode()
 
 	# identity
@@ -461,7 +506,9 @@ class GraphEmulator:
 						"error_codes": [90002],
 					},
 				)
-			issuer_tenant = {"consumers": CONSUMERS_TENANT_ID}.get(tenant, "{tenantid}" if tenant in ("common", "organizations") else tenant)
+			issuer_tenant = {"consumers": CONSUMERS_TENANT_ID}.get(
+				tenant, "{tenantid}" if tenant in ("common", "organizations") else tenant
+			)
 			base = f"{self.base}/{tenant}"
 			return _json_response(
 				200,
@@ -477,7 +524,11 @@ class GraphEmulator:
 					"scopes_supported": ["openid", "profile", "email", "offline_access"],
 					"subject_types_supported": ["pairwise"],
 					"id_token_signing_alg_values_supported": ["RS256"],
-					"token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+					"token_endpoint_auth_methods_supported": [
+						"client_secret_post",
+						"private_key_jwt",
+						"client_secret_basic",
+					],
 					"tenant_region_scope": None,
 				},
 			)
@@ -492,14 +543,21 @@ class GraphEmulator:
 	def _token(self, tenant, headers, body):
 		form = {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
 		with self.lock:
-			self.token_requests.append({"tenant": tenant, "grant_type": form.get("grant_type"), "scope": form.get("scope", "")})
+			self.token_requests.append(
+				{"tenant": tenant, "grant_type": form.get("grant_type"), "scope": form.get("scope", "")}
+			)
 		client_id, secret = form.get("client_id"), form.get("client_secret")
 		auth = headers.get("Authorization", "")
 		if auth.startswith("Basic "):  # msal sends client_secret_basic
 			client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
 			client_id, secret = unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
 		if client_id != self.client_id or secret != self.client_secret:
-			return _token_error(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.".format(self.client_id))
+			return _token_error(
+				401,
+				"invalid_client",
+				7000215,
+				f"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{self.client_id}'.",
+			)
 		if self.token_error:
 			return _json_response(400, self.token_error)
 		requested = set(form.get("scope", "").split()) - {"openid", "profile", "offline_access", "email"}
@@ -514,16 +572,30 @@ class GraphEmulator:
 					return _token_error(400, "invalid_grant", self.revoked_code, text)
 				grant = self.grants.get(form.get("refresh_token", ""))
 				if grant is None:
-					return _token_error(400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.")
+					return _token_error(
+						400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid."
+					)
 			elif grant_type == "authorization_code":
 				code = self.codes.pop(form.get("code", ""), None)
 				if code is None:
-					return _token_error(400, "invalid_grant", 70000, "The provided value for the 'code' parameter is not valid.")
+					return _token_error(
+						400,
+						"invalid_grant",
+						70000,
+						"The provided value for the 'code' parameter is not valid.",
+					)
 				if code[0] != form.get("redirect_uri"):
-					return _token_error(400, "invalid_grant", 50148, "The redirect_uri does not match the redirect URI used in the authorization request.")
+					return _token_error(
+						400,
+						"invalid_grant",
+						50148,
+						"The redirect_uri does not match the redirect URI used in the authorization request.",
+					)
 				grant = Grant(code[1], tenant)
 			else:
-				return _token_error(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
+				return _token_error(
+					400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type."
+				)
 			missing = requested - grant.scopes
 			if missing:
 				result = {
@@ -557,9 +629,16 @@ class GraphEmulator:
 		claims = {
 			"aud": self.client_id,
 			"iss": f"{self.base}/{self._home_tenant(tenant)}/v2.0",
-			"iat": now, "nbf": now, "exp": now + 3600,
-			"name": "Ana Silva", "preferred_username": self.address, "email": self.address,
-			"oid": self.user_id, "sub": "sub-" + self.user_id, "tid": self._home_tenant(tenant), "ver": "2.0",
+			"iat": now,
+			"nbf": now,
+			"exp": now + 3600,
+			"name": "Ana Silva",
+			"preferred_username": self.address,
+			"email": self.address,
+			"oid": self.user_id,
+			"sub": "sub-" + self.user_id,
+			"tid": self._home_tenant(tenant),
+			"ver": "2.0",
 		}
 		return f"{_b64(json.dumps({'alg': 'none', 'typ': 'JWT'}))}.{_b64(json.dumps(claims))}."
 
@@ -576,14 +655,31 @@ class GraphEmulator:
 			if self.throttle_left > 0:
 				self.throttle_left -= 1
 				self.throttled.append(_monotonic())
-				extra = {"Retry-After": self.throttle_retry_after} if self.throttle_retry_after is not None else {}
-				raise GraphError(self.throttle_status, "ApplicationThrottled" if self.throttle_status == 429 else "ServiceUnavailable", "Application is over its MailboxConcurrency limit.", extra)
+				extra = (
+					{"Retry-After": self.throttle_retry_after}
+					if self.throttle_retry_after is not None
+					else {}
+				)
+				raise GraphError(
+					self.throttle_status,
+					"ApplicationThrottled" if self.throttle_status == 429 else "ServiceUnavailable",
+					"Application is over its MailboxConcurrency limit.",
+					extra,
+				)
 			if path.startswith("/me"):
 				if not self.mailbox_enabled:
-					raise GraphError(404, "MailboxNotEnabledForRESTAPI", "The mailbox is either inactive, soft-deleted, or is hosted on-premise.")
+					raise GraphError(
+						404,
+						"MailboxNotEnabledForRESTAPI",
+						"The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
+					)
 				need = USER_READ if path == "/me" else MAIL_READ
-				if need not in token.scopes and not (need == MAIL_READ and "https://graph.microsoft.com/Mail.ReadWrite" in token.scopes):
-					raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+				if need not in token.scopes and not (
+					need == MAIL_READ and "https://graph.microsoft.com/Mail.ReadWrite" in token.scopes
+				):
+					raise GraphError(
+						403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
+					)
 			return self._route(method, path, query, prefer, immutable, body)
 
 	def _authenticate(self, headers) -> AccessToken:
@@ -596,13 +692,33 @@ class GraphEmulator:
 				for t in self.access_tokens.values():
 					t.valid = False
 		if token is None or not token.valid:
-			reason = "Lifetime validation failed, the token is expired." if token else "IDX14100: JWT is not well formed."
-			raise GraphError(401, "InvalidAuthenticationToken", reason, {"WWW-Authenticate": 'Bearer realm="", error="invalid_token"'})
+			reason = (
+				"Lifetime validation failed, the token is expired."
+				if token
+				else "IDX14100: JWT is not well formed."
+			)
+			raise GraphError(
+				401,
+				"InvalidAuthenticationToken",
+				reason,
+				{"WWW-Authenticate": 'Bearer realm="", error="invalid_token"'},
+			)
 		return token
 
 	def _route(self, method, path, query, prefer, immutable, body):
 		if method == "GET" and path == "/me":
-			return _json_response(200, self._select({"id": self.user_id, "displayName": "Ana Silva", "mail": self.address, "userPrincipalName": self.address}, query))
+			return _json_response(
+				200,
+				self._select(
+					{
+						"id": self.user_id,
+						"displayName": "Ana Silva",
+						"mail": self.address,
+						"userPrincipalName": self.address,
+					},
+					query,
+				),
+			)
 		if method == "GET" and path == "/me/mailFolders":
 			return self._folder_list(self.root_id, query, "/me/mailFolders")
 		match = re.fullmatch(r"/me/mailFolders/([^/]+)(/childFolders|/messages/delta|/messages)?", path)
@@ -626,7 +742,7 @@ class GraphEmulator:
 		if match:
 			sub = self.subscriptions.get(match.group(1))
 			if sub is None:
-				raise GraphError(404, "ResourceNotFound", f"The object was not found.")
+				raise GraphError(404, "ResourceNotFound", "The object was not found.")
 			if method == "DELETE":
 				del self.subscriptions[sub.id]
 				return 204, {}, b""
@@ -676,7 +792,9 @@ class GraphEmulator:
 		}
 
 	def _folder_list(self, parent_id: str, query, path):
-		items = [self._folder_json(f["id"]) for f in self.folders.values() if f["parentFolderId"] == parent_id]
+		items = [
+			self._folder_json(f["id"]) for f in self.folders.values() if f["parentFolderId"] == parent_id
+		]
 		return self._paged(items, query, path)
 
 	def _paged(self, items: list[dict], query, path, default_top: int = DEFAULT_PAGE):
@@ -685,7 +803,9 @@ class GraphEmulator:
 		if skip + top < len(items):
 			rest = {k: v for k, v in query.items() if k != "$skip"}
 			rest["$skip"] = str(skip + top)
-			page["@odata.nextLink"] = f"{self.api_base}{path}?" + "&".join(f"{k}={quote(v, safe='$,:()')}" for k, v in rest.items())
+			page["@odata.nextLink"] = f"{self.api_base}{path}?" + "&".join(
+				f"{k}={quote(v, safe='$,:()')}" for k, v in rest.items()
+			)
 		return _json_response(200, page)
 
 	def _message_json(self, m: Message, select: list[str] | None, immutable: bool) -> dict:
@@ -704,11 +824,17 @@ class GraphEmulator:
 		return full
 
 	def _message_list(self, folder_id, query, immutable):
-		clauses = _parse_filter(query.get("$filter", ""), allowed=("categories", "receivedDateTime", "lastModifiedDateTime"))
+		clauses = _parse_filter(
+			query.get("$filter", ""), allowed=("categories", "receivedDateTime", "lastModifiedDateTime")
+		)
 		select = query["$select"].split(",") if query.get("$select") else None
 		items = [m for m in self.messages.values() if m.folder_id == folder_id and _matches(m, clauses)]
 		items.sort(key=lambda m: (m.received, m.id), reverse=True)  # Graph's default: newest first
-		return self._paged([self._message_json(m, select, immutable) for m in items], query, f"/me/mailFolders/{quote(folder_id)}/messages")
+		return self._paged(
+			[self._message_json(m, select, immutable) for m in items],
+			query,
+			f"/me/mailFolders/{quote(folder_id)}/messages",
+		)
 
 	def _delta(self, folder_id, query, prefer, immutable):
 		size = int(prefer.get("odata.maxpagesize") or DEFAULT_PAGE)
@@ -716,17 +842,34 @@ class GraphEmulator:
 		if "$skiptoken" in query or "$deltatoken" in query:
 			state = _unpack(query.get("$skiptoken") or query.get("$deltatoken"))
 			if state is None or state.get("g") != self.generation or state.get("f") != folder_id:
-				raise GraphError(410, "SyncStateNotFound", "The sync state generation is not found. Please restart the sync by querying without the state token.")
+				raise GraphError(
+					410,
+					"SyncStateNotFound",
+					"The sync state generation is not found. Please restart the sync by querying without the state token.",
+				)
 			if "$deltatoken" in query:
 				state = {**state, "since": state["upto"], "upto": self.seq, "after": None}
 		else:
 			clauses = _parse_filter(query.get("$filter", ""), allowed=("receivedDateTime",))
 			select = query["$select"].split(",") if query.get("$select") else None
-			state = {"g": self.generation, "f": folder_id, "flt": clauses, "sel": select, "since": None, "upto": self.seq, "after": None}
+			state = {
+				"g": self.generation,
+				"f": folder_id,
+				"flt": clauses,
+				"sel": select,
+				"since": None,
+				"upto": self.seq,
+				"after": None,
+			}
 		since, upto, after = state["since"], state["upto"], state["after"]
 		entries: list[tuple[tuple[int, str], dict]] = []
 		for m in self.messages.values():
-			if m.folder_id == folder_id and (since is None or m.seq > since) and m.seq <= upto and _matches(m, state["flt"]):
+			if (
+				m.folder_id == folder_id
+				and (since is None or m.seq > since)
+				and m.seq <= upto
+				and _matches(m, state["flt"])
+			):
 				entries.append(((m.seq, m.id), self._message_json(m, state["sel"], immutable)))
 		if since is not None:
 			listed = {key[1] for key, _ in entries}
@@ -734,12 +877,24 @@ class GraphEmulator:
 				if fid == folder_id and since < seq <= upto and message_id not in listed:
 					gone = self.messages.get(message_id)
 					shown = message_id if immutable or gone is None else self._rest_id(gone)
-					entries.append(((seq, message_id), {"@odata.type": "#microsoft.graph.message", "id": shown, "@removed": {"reason": "deleted"}}))
+					entries.append(
+						(
+							(seq, message_id),
+							{
+								"@odata.type": "#microsoft.graph.message",
+								"id": shown,
+								"@removed": {"reason": "deleted"},
+							},
+						)
+					)
 		entries.sort(key=lambda e: e[0])
 		if after is not None:
 			entries = [e for e in entries if list(e[0]) > list(after)]
 		page, rest = entries[:size], entries[size:]
-		body = {"@odata.context": f"{self.api_base}/$metadata#Collection(message)", "value": [e for _, e in page]}
+		body = {
+			"@odata.context": f"{self.api_base}/$metadata#Collection(message)",
+			"value": [e for _, e in page],
+		}
 		link = f"{self.api_base}/me/mailFolders/{quote(folder_id)}/messages/delta"
 		if rest:
 			body["@odata.nextLink"] = f"{link}?$skiptoken={_pack({**state, 'after': list(page[-1][0])})}"
@@ -750,7 +905,9 @@ class GraphEmulator:
 	def _check_expiration(self, value):
 		when = parse_time(value) if value else None
 		if when is None or when > _now() + dt.timedelta(minutes=MAX_SUBSCRIPTION_MINUTES) or when < _now():
-			raise GraphError(400, "ExtensionError", "Subscription expiration can only be 10070 minutes in the future.")
+			raise GraphError(
+				400, "ExtensionError", "Subscription expiration can only be 10070 minutes in the future."
+			)
 
 	def _subscribe(self, data: dict):
 		for key in ("changeType", "notificationUrl", "resource", "expirationDateTime"):
@@ -764,8 +921,12 @@ class GraphEmulator:
 			finally:
 				self.lock.acquire()
 		sub = Subscription(
-			secrets.token_hex(4) + "-sub-" + secrets.token_hex(6), data["resource"], data["changeType"],
-			data["notificationUrl"], data.get("clientState", ""), data["expirationDateTime"],
+			secrets.token_hex(4) + "-sub-" + secrets.token_hex(6),
+			data["resource"],
+			data["changeType"],
+			data["notificationUrl"],
+			data.get("clientState", ""),
+			data["expirationDateTime"],
 		)
 		self.subscriptions[sub.id] = sub
 		return _json_response(201, self._subscription_json(sub))
@@ -792,7 +953,7 @@ class GraphEmulator:
 		return {k: v for k, v in item.items() if k in keep}
 
 
-# -- webhook receiver (plain HTTP, for subscription tests) ----------------------------------------------------------
+# -- webhook receiver (plain HTTP, for subscription tests) ---------------------------------------------------
 
 
 class WebhookReceiver:
@@ -833,7 +994,7 @@ class WebhookReceiver:
 		self._server.server_close()
 
 
-# -- HTTP plumbing ----------------------------------------------------------------------------------------------------
+# -- HTTP plumbing -------------------------------------------------------------------------------------------
 
 
 class _Server(ThreadingHTTPServer):
@@ -856,15 +1017,20 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
 	protocol_version = "HTTP/1.1"
 	timeout = 10
-	disable_nagle_algorithm = True  # headers and body go out in two writes: without this, 40 ms stalls per request
+	disable_nagle_algorithm = (
+		True  # headers and body go out in two writes: without this, 40 ms stalls per request
+	)
 	server: _Server
 
 	def _serve(self):
 		length = int(self.headers.get("Content-Length") or 0)
 		body = self.rfile.read(length) if length else b""
 		try:
-			status, headers, payload = self.server.emulator.handle(self.command, self.path, self.headers, body)
-		except Exception:  # a bug in the emulator: say so loudly instead of dropping the connection
+			status, headers, payload = self.server.emulator.handle(
+				self.command, self.path, self.headers, body
+			)
+		# noqa: BLE001 - a bug in the emulator: say so loudly instead of dropping the connection
+		except Exception:
 			import traceback
 
 			status, headers, payload = 500, {"Content-Type": "text/plain"}, traceback.format_exc().encode()
@@ -883,7 +1049,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _json_response(status: int, data: dict, headers: dict | None = None):
-	return status, {"Content-Type": "application/json; charset=utf-8", **(headers or {})}, json.dumps(data).encode()
+	return (
+		status,
+		{"Content-Type": "application/json; charset=utf-8", **(headers or {})},
+		json.dumps(data).encode(),
+	)
 
 
 def _token_error(status: int, error: str, code: int, text: str):
@@ -924,10 +1094,14 @@ def _parse_filter(text: str, allowed: tuple[str, ...]) -> list[list[str]]:
 		if match:
 			clauses.append([match.group(1), match.group(2), match.group(3)])
 			continue
-		raise GraphError(400, "ErrorInvalidUrlQueryFilter", f"The query filter contains one or more invalid nodes: {part}")
+		raise GraphError(
+			400, "ErrorInvalidUrlQueryFilter", f"The query filter contains one or more invalid nodes: {part}"
+		)
 	for clause in clauses:
 		if clause[0] not in allowed:
-			raise GraphError(400, "ErrorInvalidUrlQueryFilter", f"Filtering on {clause[0]} is not supported here.")
+			raise GraphError(
+				400, "ErrorInvalidUrlQueryFilter", f"Filtering on {clause[0]} is not supported here."
+			)
 	return clauses
 
 
@@ -960,7 +1134,11 @@ def _b64(text: str) -> str:
 
 
 def parse_time(value: str) -> dt.datetime:
-	return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.timezone.utc).replace(tzinfo=None)
+	return (
+		dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+		.astimezone(dt.timezone.utc)
+		.replace(tzinfo=None)
+	)
 
 
 def format_time(value: dt.datetime) -> str:

@@ -58,7 +58,7 @@ def fill(gmail, days, *, labels=("INBOX",), year=2024, month=3):
 	return [gmail.add_message(labels=labels, date=datetime(year, month, d, 12)) for d in days]
 
 
-# -- first sync ----------------------------------------------------------------------------------------------------
+# -- first sync ----------------------------------------------------------------------------------------------
 
 
 def test_first_sync_from_sync_start_oldest_first_in_batches(gmail, gmail_config):
@@ -71,7 +71,9 @@ def test_first_sync_from_sync_start_oldest_first_in_batches(gmail, gmail_config)
 	with make_provider(config) as provider:
 		messages, batches = sync(provider)
 
-	assert [m.provider_id for m in messages] == new  # oldest first, nothing before sync_start, no spam or sent
+	assert [
+		m.provider_id for m in messages
+	] == new  # oldest first, nothing before sync_start, no spam or sent
 	assert not set(old) & {m.provider_id for m in messages}
 	assert [len(b.messages) for b in batches] == [6, 6, 5]
 	assert [b.remaining for b in batches] == [11, 5, 0]
@@ -81,7 +83,9 @@ def test_first_sync_from_sync_start_oldest_first_in_batches(gmail, gmail_config)
 	assert first.received_at == datetime(2024, 3, 4, 12)
 	assert first.thread_id == first.provider_id and first.folder == "INBOX" and not first.from_sent_folder
 	# Until the listing is done the cursor has no history id; the final one is the id read before the listing.
-	assert all(b.cursor["history_id"] is None and b.cursor["listing"]["labels"] == ["INBOX"] for b in batches[:-1])
+	assert all(
+		b.cursor["history_id"] is None and b.cursor["listing"]["labels"] == ["INBOX"] for b in batches[:-1]
+	)
 	assert batches[-1].cursor["history_id"] == str(start_history)
 	assert batches[-1].cursor["labels"] == ["INBOX"] and "listing" not in batches[-1].cursor
 	# The history id is read before messages.list, and all bodies come through batch requests.
@@ -125,7 +129,7 @@ def test_batch_bytes_close_a_batch_early(gmail, gmail_config):
 	assert gmail.count("/batch") == 5
 
 
-# -- incremental -----------------------------------------------------------------------------------------------------
+# -- incremental ---------------------------------------------------------------------------------------------
 
 
 def test_incremental_sync_hands_out_only_new_mail(gmail, gmail_config):
@@ -140,8 +144,12 @@ def test_incremental_sync_hands_out_only_new_mail(gmail, gmail_config):
 		gets_before = gmail.count("/messages/", in_batch=True)
 		messages, batches = sync(provider, cursor)
 		assert [m.provider_id for m in messages] == arrived
-		assert gmail.count("/messages/", in_batch=True) - gets_before == 4  # the trashed one is read, then dropped
-		assert gmail.count("/gmail/v1/users/me/messages", method="GET", in_batch=False) == 1  # no listing again
+		assert (
+			gmail.count("/messages/", in_batch=True) - gets_before == 4
+		)  # the trashed one is read, then dropped
+		assert (
+			gmail.count("/gmail/v1/users/me/messages", method="GET", in_batch=False) == 1
+		)  # no listing again
 		assert batches[-1].cursor["history_id"] == str(gmail.history_id)
 		history = [r for r in gmail.requests if r.path.endswith("/history")]
 		assert history[0].query["startHistoryId"] == [cursor["history_id"]]
@@ -174,7 +182,7 @@ def test_deleted_before_download_is_skipped(gmail, gmail_config):
 	assert [m.provider_id for m in messages] == [kept]
 
 
-# -- directions and labels -------------------------------------------------------------------------------------------
+# -- directions and labels -----------------------------------------------------------------------------------
 
 
 def test_bidirectional_reads_sent_and_inbound_does_not(gmail, gmail_config):
@@ -249,7 +257,9 @@ def test_list_folders_roles_and_configured_labels(gmail, gmail_config):
 	with make_provider(gmail_config(folders=["Nope"])) as provider, pytest.raises(FolderMissing):
 		list(provider.fetch(None))
 	result = make_provider(gmail_config()).test()
-	assert result.ok and gmail.address in result.message and "Clients/Acme" in {f.name for f in result.folders}
+	assert (
+		result.ok and gmail.address in result.message and "Clients/Acme" in {f.name for f in result.folders}
+	)
 
 
 def test_a_label_added_to_the_settings_is_listed_once(gmail, gmail_config):
@@ -272,7 +282,7 @@ def test_test_connection_flags_a_different_google_account(gmail, gmail_config):
 	assert not result.ok and gmail.address in result.message
 
 
-# -- resuming and expired history ------------------------------------------------------------------------------------
+# -- resuming and expired history ----------------------------------------------------------------------------
 
 
 def test_interrupted_first_sync_resumes_without_loss_or_redownload(gmail, gmail_config):
@@ -280,21 +290,21 @@ def test_interrupted_first_sync_resumes_without_loss_or_redownload(gmail, gmail_
 	config = gmail_config(batch_size=5)
 	with make_provider(config) as provider:
 		fetching = provider.fetch(None)
-		handed = [m.provider_id for _ in range(2) for m in next(fetching).messages]
-		cursor = provider_cursor = None
-		fetching.close()
-	assert handed == ids[:10]
-	# The cursor of the second batch is what the app committed; the run "crashed" after it.
+		batches = [next(fetching), next(fetching)]
+		fetching.close()  # the run dies here; the second batch's cursor is what the app committed
+	assert [m.provider_id for b in batches for m in b.messages] == ids[:10]
+	assert gmail.count("/messages/", in_batch=True) == 10  # nothing downloaded ahead of what was handed out
+	cursor = batches[1].cursor
+	assert cursor["history_id"] is None and cursor["listing"]["last_ids"] == ids[:10]
+	arrived = gmail.add_message()  # after the listing started
 	with make_provider(config) as provider:
-		batches = list(provider.fetch(None))
-	provider_cursor = batches[1].cursor
-	gets = gmail.count("/messages/", in_batch=True)
-	with make_provider(config) as provider:
-		messages, batches = sync(provider, provider_cursor)
-	assert [m.provider_id for m in messages] == ids[10:]
-	assert gmail.count("/messages/", in_batch=True) - gets == 10
-	assert batches[-1].cursor["history_id"] == provider_cursor["listing"]["start_history_id"]
-	assert cursor is None
+		messages, batches = sync(provider, cursor)
+		assert [m.provider_id for m in messages] == [*ids[10:], arrived]  # the label is listed again
+		assert gmail.count("/messages/", in_batch=True) == 21  # the first ten are not downloaded again
+		assert batches[-1].cursor["history_id"] == cursor["listing"]["start_history_id"]
+		messages, _ = sync(provider, batches[-1].cursor)
+	# The history from before the listing hands it out again: a duplicate the app dedupes, never a loss.
+	assert [m.provider_id for m in messages] == [arrived]
 
 
 def test_resume_after_the_marker_messages_were_deleted_loses_nothing(gmail, gmail_config):
@@ -315,7 +325,9 @@ def test_expired_history_falls_back_to_a_bounded_relisting(gmail, gmail_config):
 	with make_provider(gmail_config(sync_start=date(2024, 1, 1))) as provider:
 		_, batches = sync(provider)
 		cursor = batches[-1].cursor
-		recent = [gmail.add_message(date=datetime.now(timezone.utc) - timedelta(hours=h)) for h in (30, 3, 2, 1)]
+		recent = [
+			gmail.add_message(date=datetime.now(timezone.utc) - timedelta(hours=h)) for h in (30, 3, 2, 1)
+		]
 		gmail.expire_history()
 		listed_before = gmail.count("/gmail/v1/users/me/messages", in_batch=False)
 		messages, batches = sync(provider, cursor)
@@ -329,7 +341,7 @@ def test_expired_history_falls_back_to_a_bounded_relisting(gmail, gmail_config):
 	assert any(r.path.endswith("/history") and r.status == 404 for r in gmail.requests)
 
 
-# -- throttling ------------------------------------------------------------------------------------------------------
+# -- throttling ----------------------------------------------------------------------------------------------
 
 
 def test_retry_after_is_honoured_then_the_sync_succeeds(gmail, gmail_config):
@@ -387,7 +399,7 @@ def test_the_wait_budget_per_run_is_capped(gmail, gmail_config):
 	assert waits == [20, 20, 20]  # a fourth wait would pass the 60 s budget
 
 
-# -- tokens ----------------------------------------------------------------------------------------------------------
+# -- tokens --------------------------------------------------------------------------------------------------
 
 
 def test_token_expiry_mid_sync_is_refreshed_transparently(gmail, gmail_config):
@@ -454,7 +466,7 @@ def test_not_connected_account(gmail, gmail_config):
 	assert "Connect" in caught.value.fix
 
 
-# -- errors ----------------------------------------------------------------------------------------------------------
+# -- errors --------------------------------------------------------------------------------------------------
 
 
 def test_token_without_the_gmail_scope_raises_missing_scopes(gmail, gmail_config):
@@ -478,6 +490,13 @@ def test_mailbox_without_gmail_raises_mailbox_not_hosted(gmail, gmail_config):
 		(403, "forbidden", "The user account is disabled.", AccountClosed, "account_closed"),
 		(403, "dailyLimitExceeded", "Daily Limit Exceeded", Throttled, "throttled"),
 		(400, "invalidArgument", "Invalid id value", ProviderError, "gmail_error"),
+		(
+			403,
+			"accessNotConfigured",
+			"Gmail API has not been used in project 123 before or it is disabled.",
+			ProviderError,
+			"gmail_api_disabled",
+		),
 	],
 )
 def test_api_errors_map_to_provider_errors(gmail, gmail_config, status, reason, message, error, code):
@@ -494,13 +513,18 @@ def test_unreachable_gmail_raises_connection_failed(gmail, gmail_config):
 	assert caught.value.transient and caught.value.code == "connection_failed"
 
 
-# -- push notifications ----------------------------------------------------------------------------------------------
+# -- push notifications --------------------------------------------------------------------------------------
 
 
 def envelope(payload, **message):
 	data = base64.b64encode(json.dumps(payload).encode()).decode()
 	return {
-		"message": {"data": data, "messageId": "2070443601311540", "publishTime": "2024-03-01T12:00:00Z", **message},
+		"message": {
+			"data": data,
+			"messageId": "2070443601311540",
+			"publishTime": "2024-03-01T12:00:00Z",
+			**message,
+		},
 		"subscription": "projects/acme/subscriptions/gmail-push",
 	}
 
@@ -566,7 +590,7 @@ def test_watch_and_stop_reach_gmail(gmail, gmail_config):
 	assert gmail.stops == 1 and gmail.watch is None
 
 
-# -- OAuth -----------------------------------------------------------------------------------------------------------
+# -- OAuth ---------------------------------------------------------------------------------------------------
 
 
 def test_authorization_url_asks_for_offline_gmail_access():
@@ -601,7 +625,9 @@ def consent(gmail, state="st-1"):
 def test_exchange_code_against_the_token_endpoint(gmail, gmail_config):
 	answer = consent(gmail)
 	assert answer["state"] == "st-1"
-	tokens = exchange_code(gmail.client_id, gmail.client_secret, answer["code"], REDIRECT, auth_base=gmail.base)
+	tokens = exchange_code(
+		gmail.client_id, gmail.client_secret, answer["code"], REDIRECT, auth_base=gmail.base
+	)
 	assert tokens.refresh_token and tokens.access_token and tokens.scopes == [GMAIL_READONLY]
 	assert tokens.expires_at > time.time() + 3000
 	with make_provider(gmail_config(oauth=tokens)) as provider:  # the tokens work

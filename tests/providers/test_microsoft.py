@@ -1,13 +1,14 @@
 """MicrosoftProvider with the real msal and requests against a local HTTPS emulator of Entra ID and Graph.
 
 Nothing is mocked: tokens come from the emulator's token endpoint through msal (which first fetches the OpenID
-configuration over TLS, trusting the test CA), and every Graph call is a real HTTPS request. See graph_emulator.py.
+configuration over TLS, trusting the test CA), and every Graph call is a real HTTPS request. See
+graph_emulator.py.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -29,7 +30,6 @@ from email_sync.providers.base import (
 	Throttled,
 )
 from email_sync.providers.microsoft import (
-	MicrosoftProvider,
 	authorization_url,
 	exchange_code,
 	parse_graph_time,
@@ -41,7 +41,7 @@ from email_sync.providers.microsoft_oauth import auth_error, plain_description
 
 pytest_plugins = ["conftest_graph"]
 
-NOW = datetime.utcnow().replace(microsecond=0)
+NOW = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)  # naive UTC, as the provider hands out
 
 
 def days_ago(n: float) -> datetime:
@@ -71,7 +71,7 @@ def delta_filters(graph) -> list[str]:
 	return out
 
 
-# -- connecting --------------------------------------------------------------------------------------------------
+# -- connecting ----------------------------------------------------------------------------------------------
 
 
 def test_connect_refreshes_through_msal_and_reads_the_address(graph, make_provider, refreshed_tokens):
@@ -147,6 +147,15 @@ def test_missing_consent_is_missing_scopes(make_provider, make_config):
 	assert "grant every permission" in e.value.fix
 
 
+def test_grant_without_user_read_still_syncs_mail(graph, make_provider, make_config):
+	message = graph.add_message("inbox", days_ago(1))
+	provider = make_provider(make_config(scopes=[MAIL_READ]))
+	provider.connect()  # GET /me is refused (403), the mailbox is readable: fine
+	assert provider.mailbox_address == ""
+	messages, _, _ = fetch_all(provider)
+	assert ids(messages) == [message]
+
+
 def test_token_without_mail_permission_is_missing_scopes(graph, make_provider, make_config):
 	config = make_config()
 	config.oauth.access_token = graph.issue_access_token([USER_READ])
@@ -165,7 +174,11 @@ def test_wrong_client_secret_is_authentication_failed(graph, make_provider, make
 
 def test_disabled_account_is_account_closed():
 	err = auth_error(
-		{"error": "invalid_grant", "error_description": "AADSTS50057: The user account is disabled.", "error_codes": [50057]},
+		{
+			"error": "invalid_grant",
+			"error_description": "AADSTS50057: The user account is disabled.",
+			"error_codes": [50057],
+		},
 		"refreshing the sign-in",
 	)
 	assert isinstance(err, AccountClosed)
@@ -185,6 +198,14 @@ def test_mailbox_not_enabled_is_mailbox_not_hosted(graph, make_provider):
 	assert "IMAP" in e.value.fix
 
 
+def test_mailbox_not_enabled_during_fetch_is_mailbox_not_hosted(graph, make_provider):
+	provider = make_provider()
+	provider.connect()
+	graph.mailbox_enabled = False  # e.g. the licence was removed
+	with pytest.raises(MailboxNotHosted):
+		list(provider.fetch(None))
+
+
 def test_test_connection_reports_folders_and_failures(graph, make_provider, make_config):
 	result = make_provider(make_config(folders=["Inbox", "Junk Email"])).test()
 	assert result.ok, result.message
@@ -196,7 +217,7 @@ def test_test_connection_reports_folders_and_failures(graph, make_provider, make
 	assert not failed.ok and "Reconnect" in failed.message
 
 
-# -- folders -----------------------------------------------------------------------------------------------------
+# -- folders -------------------------------------------------------------------------------------------------
 
 
 def test_folders_have_roles_and_subfolders_have_paths(graph, make_provider):
@@ -224,7 +245,7 @@ def test_missing_folder_is_folder_missing(make_provider, make_config):
 		list(make_provider(make_config(folders=["Nope"])).fetch(None))
 
 
-# -- fetching ----------------------------------------------------------------------------------------------------
+# -- fetching ------------------------------------------------------------------------------------------------
 
 
 def test_first_sync_honours_sync_start(graph, make_provider, make_config):
@@ -254,7 +275,7 @@ def test_incremental_sync_returns_only_new_messages(graph, make_provider):
 	messages, cursor, _ = fetch_all(make_provider(), cursor)
 	assert ids(messages) == [later]
 	# Nothing new: no messages, but the fresh deltaLink is handed back to store.
-	messages, cursor2, batches = fetch_all(make_provider(), cursor)
+	messages, _, batches = fetch_all(make_provider(), cursor)
 	assert messages == [] and len(batches) == 1
 	assert delta_filters(graph) == [""]  # only the very first round was a full query
 
@@ -274,9 +295,18 @@ def test_batches_carry_resumable_cursors(graph, make_provider, make_config):
 		# Resumption is at a page boundary: at most one page (3 messages) comes again.
 		assert len(committed & set(ids(resumed))) <= 2
 	state = batches[0].cursor["folders"][graph.folder_id("inbox")]
-	assert state["delta_link"] is None and "$skiptoken" not in (state["next_link"] or "")  # batch 1 ends mid-page
+	assert state["delta_link"] is None and "$skiptoken" not in (
+		state["next_link"] or ""
+	)  # batch 1 ends mid-page
 	state = batches[1].cursor["folders"][graph.folder_id("inbox")]
 	assert "$skiptoken" in state["next_link"]  # batch 2 ends inside page 2: resume at page 2
+
+
+def test_batches_close_once_they_reach_batch_bytes(graph, make_provider, make_config):
+	expected = [graph.add_message("inbox", days_ago(5 - n), mime=b"X" * 600) for n in range(5)]
+	batches = list(make_provider(make_config(batch_size=100, batch_bytes=1000)).fetch(None))
+	assert [len(b.messages) for b in batches] == [2, 2, 1]
+	assert [m for b in batches for m in ids(b.messages)] == expected
 
 
 def test_cursors_are_independent_copies(graph, make_provider, make_config):
@@ -288,6 +318,18 @@ def test_cursors_are_independent_copies(graph, make_provider, make_config):
 	batches[0].cursor["folders"].clear()
 	assert batches[1].cursor["folders"], "batches share one cursor object"
 	assert incoming == {"folders": {}}, "the caller's cursor was changed"
+
+
+def test_sync_start_set_later_still_applies_to_mail_moved_in(graph, make_provider, make_config):
+	graph.add_folder("Old stuff")
+	ancient = graph.add_message("Old stuff", days_ago(90))
+	_, cursor, _ = fetch_all(make_provider())  # no sync start: the delta round has no filter
+	graph.move(ancient, "inbox")
+	recent = graph.add_message("inbox", days_ago(1))
+	messages, _, _ = fetch_all(
+		make_provider(make_config(sync_start=(NOW - timedelta(days=30)).date())), cursor
+	)
+	assert ids(messages) == [recent]
 
 
 def test_bidirectional_reads_sent_items_and_inbound_does_not(graph, make_provider, make_config):
@@ -307,7 +349,9 @@ def test_junk_and_deleted_items_are_never_read(graph, make_provider, make_config
 	good = graph.add_message("inbox", days_ago(2))
 	graph.add_message("junkemail", days_ago(1))
 	graph.add_message("deleteditems", days_ago(1))
-	provider = make_provider(make_config(folders=["Inbox", "Junk Email", "Deleted Items"], direction=BIDIRECTIONAL))
+	provider = make_provider(
+		make_config(folders=["Inbox", "Junk Email", "Deleted Items"], direction=BIDIRECTIONAL)
+	)
 	messages, cursor, _ = fetch_all(provider)
 	assert ids(messages) == [good]
 	assert provider.skipped_folders == ["Junk Email", "Deleted Items"]
@@ -318,7 +362,7 @@ def test_junk_and_deleted_items_are_never_read(graph, make_provider, make_config
 def test_moved_message_keeps_its_immutable_id(graph, make_provider, make_config):
 	graph.add_folder("Customers", parent="Inbox")
 	message = graph.add_message("inbox", days_ago(1))
-	config = dict(folders=["Inbox", "Inbox/Customers"])
+	config = {"folders": ["Inbox", "Inbox/Customers"]}
 	messages, cursor, _ = fetch_all(make_provider(make_config(**config)))
 	assert ids(messages) == [message]
 	graph.move(message, "Customers")
@@ -340,7 +384,7 @@ def test_deleted_messages_are_skipped(graph, make_provider):
 def test_manual_selection_reads_only_categorised_mail(graph, make_provider, make_config):
 	tagged = graph.add_message("inbox", days_ago(3), categories=["EmailSync"])
 	untagged = graph.add_message("inbox", days_ago(2), categories=["Red category"])
-	config = dict(direction=MANUAL_SELECTION)
+	config = {"direction": MANUAL_SELECTION}
 	messages, cursor, _ = fetch_all(make_provider(make_config(**config)))
 	assert ids(messages) == [tagged]
 	# Tagging later picks the message up in the next run; no delta query is used in this mode.
@@ -348,7 +392,11 @@ def test_manual_selection_reads_only_categorised_mail(graph, make_provider, make
 	messages, cursor, _ = fetch_all(make_provider(make_config(**config)), cursor)
 	assert untagged in ids(messages)
 	assert delta_filters(graph) == []
-	filters = [parse_qs(urlsplit(t).query).get("$filter", [""])[0] for _, t in graph.requests if t.split("?")[0].endswith("/messages")]
+	filters = [
+		parse_qs(urlsplit(t).query).get("$filter", [""])[0]
+		for _, t in graph.requests
+		if t.split("?")[0].endswith("/messages")
+	]
 	assert filters[0] == "categories/any(c:c eq 'EmailSync')"
 	assert "lastModifiedDateTime ge" in filters[-1]  # runs after the first only look at recent changes
 	state = cursor["folders"][graph.folder_id("inbox")]
@@ -359,7 +407,9 @@ def test_manual_selection_custom_keyword_and_sync_start(graph, make_provider, ma
 	graph.add_message("inbox", days_ago(60), categories=["Sync me"])
 	recent = graph.add_message("inbox", days_ago(1), categories=["Sync me"])
 	graph.add_message("inbox", days_ago(1), categories=["EmailSync"])
-	config = make_config(direction=MANUAL_SELECTION, manual_keyword="Sync me", sync_start=(NOW - timedelta(days=30)).date())
+	config = make_config(
+		direction=MANUAL_SELECTION, manual_keyword="Sync me", sync_start=(NOW - timedelta(days=30)).date()
+	)
 	messages, _, _ = fetch_all(make_provider(config))
 	assert ids(messages) == [recent]
 
@@ -441,7 +491,9 @@ def test_retry_after_longer_than_allowed_gives_up_at_once(graph, make_provider, 
 	assert e.value.retry_after == 3600 and sleeps == []
 
 
-def test_expired_token_mid_sync_is_refreshed_transparently(graph, make_provider, make_config, refreshed_tokens):
+def test_expired_token_mid_sync_is_refreshed_transparently(
+	graph, make_provider, make_config, refreshed_tokens
+):
 	expected = [graph.add_message("inbox", days_ago(5 - n)) for n in range(5)]
 	config = make_config(batch_size=2)
 	old_refresh = config.oauth.refresh_token
@@ -468,13 +520,15 @@ def test_token_rejected_after_refresh_is_access_revoked(graph, make_provider):
 
 
 def test_links_to_other_hosts_are_refused(graph, make_provider):
-	cursor = {"folders": {graph.folder_id("inbox"): {"delta_link": "https://evil.example/steal?$deltatoken=x"}}}
+	cursor = {
+		"folders": {graph.folder_id("inbox"): {"delta_link": "https://evil.example/steal?$deltatoken=x"}}
+	}
 	with pytest.raises(ProviderError) as e:
 		list(make_provider().fetch(cursor))
 	assert e.value.code == "bad_link"
 
 
-# -- real time ---------------------------------------------------------------------------------------------------
+# -- real time -----------------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -511,7 +565,13 @@ def test_subscription_lifecycle_and_notifications(graph, make_provider, webhook)
 	message = graph.add_message("inbox", days_ago(0))
 	assert graph.notify(created["id"], message) == 202
 	parsed = parse_notifications(webhook.notifications[-1], "state-s3cret")
-	assert parsed == [{"subscription_id": created["id"], "resource": f"Users/{graph.user_id}/Messages/{message}", "message_id": message}]
+	assert parsed == [
+		{
+			"subscription_id": created["id"],
+			"resource": f"Users/{graph.user_id}/Messages/{message}",
+			"message_id": message,
+		}
+	]
 	graph.notify(created["id"], message, client_state="forged")
 	with pytest.raises(ProviderError) as e:
 		parse_notifications(webhook.notifications[-1], "state-s3cret")
@@ -574,19 +634,27 @@ def test_parse_notifications_checks_every_client_state():
 	assert parse_notifications({"value": [without_data]}, "right")[0]["message_id"] == "AAMk1"
 
 
-# -- OAuth helpers -----------------------------------------------------------------------------------------------
+# -- OAuth helpers -------------------------------------------------------------------------------------------
 
 
 def test_authorization_url():
-	url = authorization_url("client-1", "https://erp.example.com/cb", "st@te", "consumers", login_hint="ana@outlook.com")
+	url = authorization_url(
+		"client-1", "https://erp.example.com/cb", "st@te", "consumers", login_hint="ana@outlook.com"
+	)
 	parts = urlsplit(url)
-	assert (parts.scheme, parts.netloc, parts.path) == ("https", "login.microsoftonline.com", "/consumers/oauth2/v2.0/authorize")
+	assert (parts.scheme, parts.netloc, parts.path) == (
+		"https",
+		"login.microsoftonline.com",
+		"/consumers/oauth2/v2.0/authorize",
+	)
 	query = {k: v[0] for k, v in parse_qs(parts.query).items()}
 	assert query["client_id"] == "client-1" and query["redirect_uri"] == "https://erp.example.com/cb"
 	assert query["state"] == "st@te" and query["response_type"] == "code"
 	assert query["prompt"] == "select_account" and query["login_hint"] == "ana@outlook.com"
 	scopes = query["scope"].split()
-	assert {"offline_access", "https://graph.microsoft.com/Mail.Read", "openid", "email", "profile"} <= set(scopes)
+	assert {"offline_access", "https://graph.microsoft.com/Mail.Read", "openid", "email", "profile"} <= set(
+		scopes
+	)
 	other = authorization_url("c", "https://x/cb", "s", "", auth_base="https://login.example.test/")
 	assert other.startswith("https://login.example.test/common/oauth2/v2.0/authorize?")
 	assert "login_hint" not in other
@@ -595,7 +663,12 @@ def test_authorization_url():
 def test_exchange_code(graph):
 	code = graph.issue_code()
 	tokens = exchange_code(
-		graph.client_id, graph.client_secret, code, graph.redirect_uri, "organizations", graph.auth_base,
+		graph.client_id,
+		graph.client_secret,
+		code,
+		graph.redirect_uri,
+		"organizations",
+		graph.auth_base,
 		verify=graph.certs.ca_file,
 	)
 	assert tokens.refresh_token in graph.grants and tokens.access_token in graph.access_tokens
@@ -604,7 +677,12 @@ def test_exchange_code(graph):
 	assert graph.token_requests[-1]["grant_type"] == "authorization_code"
 	with pytest.raises(AccessRevoked):  # a code works once
 		exchange_code(
-			graph.client_id, graph.client_secret, code, graph.redirect_uri, "organizations", graph.auth_base,
+			graph.client_id,
+			graph.client_secret,
+			code,
+			graph.redirect_uri,
+			"organizations",
+			graph.auth_base,
 			verify=graph.certs.ca_file,
 		)
 
@@ -613,8 +691,13 @@ def test_exchange_code_with_wrong_redirect_uri_fails(graph):
 	code = graph.issue_code()
 	with pytest.raises(ProviderError, match="redirect_uri"):
 		exchange_code(
-			graph.client_id, graph.client_secret, code, "https://elsewhere.example/cb", "organizations",
-			graph.auth_base, verify=graph.certs.ca_file,
+			graph.client_id,
+			graph.client_secret,
+			code,
+			"https://elsewhere.example/cb",
+			"organizations",
+			graph.auth_base,
+			verify=graph.certs.ca_file,
 		)
 
 
@@ -627,7 +710,7 @@ def test_revoke_drops_tokens(graph, make_provider):
 		provider.connect()
 
 
-# -- pure helpers ------------------------------------------------------------------------------------------------
+# -- pure helpers --------------------------------------------------------------------------------------------
 
 
 def test_plain_description_strips_entra_noise():

@@ -1,0 +1,227 @@
+"""Gmail and Microsoft end to end on the real site, against the local emulators of tier 1.
+
+The site is served over real HTTP on 127.0.0.1 by a subprocess; a logged-in browser session (requests)
+clicks Connect, the emulator's consent redirects back to the site's callback, and the emulators' pushes
+reach the site's guest endpoints. A burst worker then runs the job a push enqueued.
+"""
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import frappe
+import pytest
+import requests
+from factories import make_contact, make_customer, synced, unique
+from frappe.installer import update_site_config
+from frappe.utils.background_jobs import get_job
+
+from email_sync.sync import realtime
+from email_sync.sync.connect import CALLBACK
+from email_sync.sync.runner import sync_account
+from email_sync.sync.tasks import job_id
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "providers"))
+from gmail_emulator import GmailEmulator  # noqa: E402
+from graph_emulator import GraphEmulator, make_certificates  # noqa: E402
+
+SERVE = """
+import sys
+import frappe.app
+from werkzeug.serving import run_simple
+frappe.app._site = sys.argv[2]  # every request is for this site, whatever its Host header
+run_simple("127.0.0.1", int(sys.argv[1]), frappe.app.application, threaded=True, use_reloader=False)
+"""
+
+
+def free_port() -> int:
+	with socket.socket() as s:
+		s.bind(("127.0.0.1", 0))
+		return s.getsockname()[1]
+
+
+def set_site_config(key, value):
+	update_site_config(key, value if value is not None else "None")
+	if value is None:
+		frappe.local.conf.pop(key, None)
+	else:
+		frappe.local.conf[key] = value
+
+
+@pytest.fixture(scope="module")
+def web(site):
+	port = free_port()
+	url = f"http://127.0.0.1:{port}"
+	previous = frappe.local.conf.get("host_name")
+	set_site_config("host_name", url)  # so links built outside a request (push URLs) point here
+	server = subprocess.Popen([sys.executable, "-c", SERVE, str(port), site], cwd=os.getcwd(), stderr=subprocess.DEVNULL)
+	for _ in range(100):
+		try:
+			if requests.get(f"{url}/api/method/ping", timeout=1).ok:
+				break
+		except requests.ConnectionError:
+			time.sleep(0.1)
+	yield url
+	server.terminate()
+	server.wait()
+	set_site_config("host_name", previous)
+	set_site_config("email_sync_endpoints", None)
+
+
+@pytest.fixture(scope="module")
+def browser(web):
+	"""A logged-in desk session of a System Manager, as a browser would hold it."""
+	email = f"{unique('admin')}@ourco.example"
+	password = unique("Pw!") + "x9Q"
+	frappe.get_doc(
+		{"doctype": "User", "email": email, "first_name": "Admin", "new_password": password, "send_welcome_email": 0,
+		 "roles": [{"role": "System Manager"}]}
+	).insert(ignore_permissions=True)
+	frappe.db.commit()
+	session = requests.Session()
+	assert session.post(f"{web}/api/method/login", data={"usr": email, "pwd": password}).ok
+	session.user = email
+	return session
+
+
+def run_worker_burst():
+	result = subprocess.run(
+		[sys.executable, "-m", "frappe.utils.bench_helper", "frappe", "worker", "--queue", "long", "--burst"],
+		cwd=os.getcwd(), timeout=120, capture_output=True, text=True,
+	)
+	assert result.returncode == 0, result.stderr[-2000:]
+	frappe.db.rollback()  # end this connection's snapshot, to see what the worker committed
+	return result.stdout + result.stderr
+
+
+def connect_url(web, browser, account) -> str:
+	r = browser.post(f"{web}/api/method/email_sync.api.connect", data={"account": account})
+	assert r.ok, r.text
+	return r.json()["message"]["url"]
+
+
+def callback(web, browser, **params):
+	return browser.get(f"{web}{CALLBACK}", params=params, allow_redirects=False)
+
+
+def account_doc(name):
+	frappe.db.rollback()
+	return frappe.get_doc("Email Sync Account", name)
+
+
+def test_microsoft_connect_sync_and_push(web, browser, tmp_path):
+	graph = GraphEmulator(make_certificates(tmp_path), address=f"{unique('ms')}@contoso.example").start()
+	try:
+		settings = frappe.get_single("Email Sync Settings")
+		settings.microsoft_client_id, settings.microsoft_client_secret = graph.client_id, graph.client_secret
+		settings.microsoft_push = 1
+		settings.save()
+		set_site_config(
+			"email_sync_endpoints",
+			{"microsoft_auth": graph.auth_base, "microsoft_api": graph.api_base, "ca_bundle": graph.certs.ca_file},
+		)
+		domain = f"{unique('fabrikam')}.test"
+		contact = make_contact("Mia", [f"mia@{domain}"], make_customer(f"Fabrikam {domain}"))
+		account = frappe.get_doc(
+			{"doctype": "Email Sync Account", "provider": "Microsoft", "email_address": graph.address,
+			 "microsoft_tenant": "organizations", "status": "Draft", "frequency": "Real-time",
+			 "sync_start_date": "2000-01-01"}
+		).insert().name
+		frappe.db.commit()
+		graph.add_message("inbox", "2026-11-20T09:00:00Z", mime=rfc822(f"mia@{domain}", graph.address, "Quote please"))
+
+		url = connect_url(web, browser, account)
+		assert url.startswith(graph.auth_base) and "state=" in url
+		# A forged or replayed state is refused and changes nothing
+		assert callback(web, browser, state="forged", code="x").status_code == 403
+		assert account_doc(account).status == "Draft"
+
+		state = parse_qs(urlsplit(url).query)["state"][0]
+		code = graph.issue_code(redirect_uri=f"{web}{CALLBACK}")
+		r = callback(web, browser, state=state, code=code)
+		assert r.status_code in (301, 302, 303) and r.headers["Location"].endswith(f"/app/email-sync-account/{account}")
+		assert callback(web, browser, state=state, code=code).status_code == 403  # single use
+
+		doc = account_doc(account)
+		assert (doc.status, doc.auth_type, doc.connected_by) == ("Active", "OAuth", browser.user)
+		assert doc.get_password("refresh_token")
+
+		assert sync_account(account)["Filed"] == 1
+		assert synced(account)[0].subject == "Quote please"
+
+		realtime.start_or_renew(account_doc(account))  # Graph validates the notification URL against the site
+		frappe.db.commit()
+		doc = account_doc(account)
+		assert doc.push_subscription_id and doc.push_expires_on and not doc.last_error
+
+		new = graph.add_message("inbox", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), mime=rfc822(f"mia@{domain}", graph.address, "Urgent: order"))
+		assert graph.notify(doc.push_subscription_id, new, client_state="forged") == 403
+		assert get_job(job_id(account)) is None
+		started = time.monotonic()
+		assert graph.notify(doc.push_subscription_id, new) == 202
+		assert get_job(job_id(account)) is not None
+		worker_log = run_worker_burst()
+		filed = {r.subject: r for r in synced(account)}
+		assert "Urgent: order" in filed, worker_log[-3000:]
+		assert filed["Urgent: order"].status == "Filed", "the push led to the message being filed"
+		assert time.monotonic() - started < 30
+		assert frappe.db.exists("Communication Link", {"parent": filed["Urgent: order"].communication, "link_name": contact})
+	finally:
+		graph.stop()
+
+
+def test_gmail_connect_push_and_revoked_grant(web, browser):
+	gmail = GmailEmulator(address=f"{unique('gm')}@gmail-workspace.example").start()
+	try:
+		settings = frappe.get_single("Email Sync Settings")
+		settings.google_client_id, settings.google_client_secret = gmail.client_id, gmail.client_secret
+		settings.save()
+		push_token = settings.get_password("push_token")
+		set_site_config("email_sync_endpoints", {"google_auth": gmail.base, "google_api": gmail.url})
+		domain = f"{unique('initech')}.test"
+		make_contact("Pat", [f"pat@{domain}"], make_customer(f"Initech {domain}"))
+		account = frappe.get_doc(
+			{"doctype": "Email Sync Account", "provider": "Gmail", "email_address": gmail.address, "status": "Draft",
+			 "sync_start_date": "2000-01-01"}
+		).insert().name
+		frappe.db.commit()
+		gmail.add_message(sender=f"pat@{domain}", subject="Hello from Pat", date=datetime(2026, 11, 20, tzinfo=timezone.utc))
+
+		consent = requests.get(connect_url(web, browser, account), allow_redirects=False)  # the user consents
+		assert consent.status_code == 302
+		back = browser.get(consent.headers["Location"], allow_redirects=False)
+		assert back.status_code in (301, 302, 303) and "connect_error" not in back.headers["Location"]
+		assert account_doc(account).status == "Active"
+		assert sync_account(account)["Filed"] == 1
+
+		gmail.add_message(sender=f"pat@{domain}", subject="Second from Pat")
+		envelope = {"message": {"data": base64.b64encode(json.dumps(
+			{"emailAddress": gmail.address, "historyId": 99}).encode()).decode(), "messageId": "1"}, "subscription": "s"}
+		push = f"{web}/api/method/email_sync.push.gmail"
+		assert requests.post(push, params={"token": "wrong"}, json=envelope).status_code == 403
+		assert get_job(job_id(account)) is None
+		assert requests.post(push, params={"token": push_token}, json=envelope).status_code == 204
+		run_worker_burst()
+		assert "Second from Pat" in {r.subject for r in synced(account)}
+
+		gmail.revoke_grant()
+		gmail.expire_access_tokens()
+		sync_account(account)
+		doc = account_doc(account)
+		assert doc.last_error_code == "access_revoked" and "Reconnect" in doc.last_error_fix
+	finally:
+		gmail.stop()
+
+
+def rfc822(sender: str, to: str, subject: str) -> bytes:
+	return (
+		f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{unique('m')}@test>\r\n"
+		f"Date: Fri, 20 Nov 2026 09:00:00 +0000\r\n\r\nbody\r\n"
+	).encode()
