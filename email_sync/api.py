@@ -90,3 +90,46 @@ def disconnect(account: str, erase: bool = False) -> dict:
 
 	doc = _account_for(account, "write")
 	return disconnect_account(doc, erase=frappe.utils.sbool(erase))
+
+
+def _names(names) -> list[str]:
+	return frappe.parse_json(names) if isinstance(names, str) else list(names or [])
+
+
+@frappe.whitelist(methods=["POST"])
+def assign_to_customer(names, customer: str, contact: str | None = None) -> list[str]:
+	from email_sync.sync.review import assign_to_customer as assign
+
+	frappe.has_permission("Contact", "write", throw=True)
+	return assign(_names(names), customer, contact or None)
+
+
+@frappe.whitelist(methods=["POST"])
+def create_customer(name: str, customer_name: str | None = None) -> str:
+	from email_sync.sync.review import create_customer as create
+
+	frappe.has_permission("Customer", "create", throw=True)
+	return create(name, customer_name or None)
+
+
+@frappe.whitelist()
+def customer_prefill(name: str) -> dict:
+	from email_sync.sync.review import _rows, customer_prefill as prefill
+
+	return prefill(_rows([name], ("Needs Review",))[0])
+
+
+@frappe.whitelist(methods=["POST"])
+def create_issues(names) -> list[str]:
+	from email_sync.sync.review import create_issues as create
+
+	frappe.has_permission("Issue", "create", throw=True)
+	return create(_names(names))
+
+
+@frappe.whitelist(methods=["POST"])
+def ignore_senders(names) -> list[str]:
+	from email_sync.sync.review import ignore_senders as ignore
+
+	frappe.has_permission("Email Sync Blacklist", "create", throw=True)
+	return ignore(_names(names))

@@ -3,6 +3,8 @@
 import frappe
 from frappe.custom.doctype.custom_field.custom_field import create_custom_fields
 
+from email_sync.engine.priority import DEFAULT_TABLE
+
 DEFAULT_SETTINGS = {"unmatched_action": "Needs Review", "skip_auto_submitted": 1, "snippet_length": 200}
 
 CUSTOM_FIELDS = {
@@ -15,6 +17,26 @@ CUSTOM_FIELDS = {
 			"description": "One per line, e.g. acme.com. Mail from an unknown address at these domains creates "
 			"a Contact of this Customer. Exact domains only; free-mail domains are ignored.",
 		}
+	],
+	"Issue": [
+		{
+			"fieldname": "email_sync_source",
+			"label": "Source",
+			"fieldtype": "Select",
+			"options": "\nEmail",
+			"insert_after": "raised_by",
+			"in_standard_filter": 1,
+			"in_list_view": 1,
+			"read_only": 1,
+		},
+		{
+			"fieldname": "email_sync_account",
+			"label": "Email Sync Account",
+			"fieldtype": "Link",
+			"options": "Email Sync Account",
+			"insert_after": "email_sync_source",
+			"read_only": 1,
+		},
 	],
 	"Contact": [
 		{
@@ -30,11 +52,21 @@ CUSTOM_FIELDS = {
 
 def after_install():
 	add_custom_fields()
+	add_issue_priorities()
 	set_default_settings()
 
 
 def after_migrate():
+	# Idempotent, so every migrate brings an upgraded site to what a fresh install has.
+	add_custom_fields()
+	add_issue_priorities()
 	set_default_settings()
+
+
+def add_issue_priorities():
+	for name in ("High", "Medium", "Low"):
+		if not frappe.db.exists("Issue Priority", name):
+			frappe.new_doc("Issue Priority").insert(ignore_permissions=True, set_name=name)
 
 
 def before_uninstall():
@@ -58,6 +90,9 @@ def set_default_settings():
 	for field, value in DEFAULT_SETTINGS.items():
 		if settings.get(field) in (None, ""):
 			settings.set(field, value)
+	if not settings.priority_keywords:
+		for keyword, priority in DEFAULT_TABLE:
+			settings.append("priority_keywords", {"keyword": keyword, "priority": priority})
 	if not settings.get_password("push_token", raise_exception=False):
 		settings.push_token = frappe.generate_hash(length=40)  # the secret in push URLs
 	settings.flags.ignore_permissions = True

@@ -326,7 +326,7 @@ class GmailProvider(Provider):
 				attempt += 1
 
 	def _pause(self, attempt: int, error: _ApiError | None, what: str) -> None:
-		if False:
+		if error is not None and error.retry_after is not None:
 			wait = error.retry_after
 		else:
 			step = min(self.backoff * 2**attempt, MAX_BACKOFF)
@@ -351,11 +351,8 @@ class GmailProvider(Provider):
 			error.reasons & SCOPE_REASONS or "insufficient authentication scopes" in lowered
 		):
 			return MissingScopes(f"Email Sync lacks permission to read this Gmail mailbox: {message}")
-		if "mail service not enabled" in lowered or (error.status == 400 and "failedPrecondition" in error.reasons
-			and "mail service" in lowered):  # fmt: skip
-			return MailboxNotHosted(
-				f"{self.config.address or 'This account'} has no Gmail mailbox: {message}"
-			)
+		if "mail service not enabled" in lowered:  # 400 failedPrecondition: a Google account without Gmail
+			return MailboxNotHosted(f"{self.config.address or 'This account'} has no Gmail mailbox: {message}")
 		if error.status == 403 and error.reasons & QUOTA_REASONS:
 			throttled = Throttled(f"The Gmail API quota is used up for today while {what}: {message}")
 			throttled.retry_after = 3600.0

@@ -2,8 +2,7 @@
 
 Read-only: only Mail.Read is needed (User.Read too, for the address shown by Test Connection); nothing in the
 mailbox changes. Every request asks for immutable ids (`Prefer: IdType="ImmutableId"`), so a message keeps its
-id
-when the user moves it, and `FetchedMessage.provider_id` is that id.
+id when the user moves it, and `FetchedMessage.provider_id` is that id.
 
 Incremental sync uses a delta query per folder. The cursor is plain JSON keyed by folder id:
 
@@ -13,39 +12,31 @@ Incremental sync uses a delta query per folder. The cursor is plain JSON keyed b
 
 A round starts at `next_link` (resume), else `delta_link` (changes since the last round), else a fresh delta
 query filtered on receivedDateTime >= sync_start. Pages are read in order; each batch carries the cursor that
-is
-true once it is committed: after a batch that ends a page, the page's nextLink (or its deltaLink at the end of
-the
-round); after a batch that ends inside a page, the link of that page itself. A crash therefore resumes at a
-page
-boundary: some messages may be handed out twice (the app dedupes by message identity), none is ever skipped.
-Messages are oldest first within a page; pages come in Graph's order.
+is true once it is committed: after a batch that ends a page, the page's nextLink (or its deltaLink at the end
+of the round); after a batch that ends inside a page, the link of that page itself. A crash therefore resumes
+at a page boundary: some messages may be handed out twice (the app dedupes by message identity), none is ever
+skipped. Messages are oldest first within a page; pages come in Graph's order.
 
 Delta also reports changes to existing messages (read state, categories) and messages moved into the folder;
-they
-are all downloaded (again) and left to the app's dedupe: correctness over bandwidth.
+they are all downloaded (again) and left to the app's dedupe: correctness over bandwidth.
 
 Lost sync state (HTTP 410, e.g. SyncStateNotFound): the folder restarts with a fresh delta query filtered on
 receivedDateTime >= (last_received - 1 day), or sync_start, or unfiltered when neither is known; messages
-already
-handed out in this run are skipped.
+already handed out in this run are skipped.
 
 Manual selection: delta cannot filter on categories, so each run lists the folder's messages carrying the
 category (`categories/any(c:c eq 'EmailSync')`), and after the first complete scan only those modified since
-the
-previous scan started (server time, minus a margin; tagging a message modifies it). Cursor per folder:
+the previous scan started (server time, minus a margin; tagging a message modifies it). Cursor per folder:
 {"manual_since": ISO time or None, "scan_started": ISO time, "next_link": resume link or None}.
 
 Folders: top-level folders by display name ("Inbox"), subfolders by path ("Inbox/Customers"). Roles come from
 `wellKnownName` when Graph sends it (beta) or by asking for the well-known folders (inbox, sentitems,
-junkemail,
-deleteditems, drafts, archive) by name. Junk Email and Deleted Items are never read.
+junkemail, deleteditems, drafts, archive) by name. Junk Email and Deleted Items are never read.
 
 Throttling: 429, 502, 503 and 504 are retried after Retry-After (seconds or an HTTP date), else after an
 exponential backoff with jitter, at most `max_attempts` times per request; then Throttled is raised, with
 `retry_after` set when Graph said how long to wait. A 401 (expired or revoked access token) refreshes the
-token
-through msal and retries once.
+token through msal and retries once.
 
 Real-time: create/renew/delete Graph subscriptions; `validation_response` and `parse_notifications` are pure
 functions for the webhook endpoint.
@@ -143,10 +134,8 @@ class MicrosoftProvider(Provider):
 	"""Reads mail through Microsoft Graph.
 
 	`verify`: True (system CAs), or the path of a CA bundle (tests, TLS-inspecting proxies); used for Graph
-	and
-	for msal. `max_attempts`, `backoff`, `max_backoff`, `max_retry_after` and `sleep` shape throttling
-	retries;
-	`page_size` the delta page size asked for (default: batch_size, at most 100).
+	and for msal. `max_attempts`, `backoff`, `max_backoff`, `max_retry_after` and `sleep` shape throttling
+	retries; `page_size` the delta page size asked for (default: batch_size, at most 100).
 	"""
 
 	def __init__(
@@ -211,8 +200,8 @@ class MicrosoftProvider(Provider):
 	def revoke(self) -> bool:
 		"""Disconnect: drop the tokens held here. Graph has no revocation endpoint for one app's delegated tokens
 		(POST /me/revokeSignInSessions signs the user out of every app and needs User.RevokeSessions.All), so
-		the
-		refresh token simply stops being used; the user can remove the app at https://myapps.microsoft.com."""
+		the refresh token simply stops being used; the user can remove the app at
+		https://myapps.microsoft.com."""
 		self.tokens.drop()
 		self.close()
 		return True

@@ -3,10 +3,8 @@
 Pure helpers, no Frappe: build the sign-in URL, exchange the code it returns for tokens, and refresh tokens.
 
 Authorities: `{auth_base}/{tenant}` where auth_base defaults to https://login.microsoftonline.com and tenant
-is a
-directory (tenant) id or domain, "organizations" (work and school accounts), "consumers" (Outlook.com,
-Hotmail,
-Live) or "common" (both; the default when empty).
+is a directory (tenant) id or domain, "organizations" (work and school accounts), "consumers" (Outlook.com,
+Hotmail, Live) or "common" (both; the default when empty).
 
 msal checks an authority before it uses it: it always fetches
 `{authority}/v2.0/.well-known/openid-configuration`
@@ -39,16 +37,14 @@ DEFAULT_TENANT = "common"
 MAIL_READ = "https://graph.microsoft.com/Mail.Read"
 USER_READ = "https://graph.microsoft.com/User.Read"
 # Asked for when refreshing or redeeming a code. Entra returns a Graph token carrying every Graph permission
-# the
-# user consented to (User.Read included), so asking for Mail.Read alone keeps refreshes working for old
+# the user consented to (User.Read included), so asking for Mail.Read alone keeps refreshes working for old
 # grants.
 TOKEN_SCOPES = [MAIL_READ]
 # Asked for on the consent screen. User.Read lets connect() read the mailbox address from GET /me.
 SIGN_IN_SCOPES = ["offline_access", MAIL_READ, USER_READ, "openid", "email", "profile"]
 EXPIRY_MARGIN = 120  # seconds: an access token this close to expiry is refreshed before use
 
-# Hosts msal knows as Microsoft clouds (msal.authority.WELL_KNOWN_AUTHORITY_HOSTS, kept here so older msal
-# works).
+# Hosts msal knows as Microsoft clouds (as msal.authority.WELL_KNOWN_AUTHORITY_HOSTS; copied for older msal).
 MICROSOFT_LOGIN_HOSTS = frozenset(
 	{
 		"login.microsoftonline.com",
@@ -118,8 +114,7 @@ def build_app(
 			client_credential=client_secret,
 			authority=authority,
 			# Not verify=/timeout=: msal would set them on a requests.Session, where REQUESTS_CA_BUNDLE
-			# overrides
-			# Session.verify (psf/requests#3829). HttpClient passes them on every request instead.
+			# overrides Session.verify (psf/requests#3829). HttpClient passes them on every request instead.
 			http_client=HttpClient(verify=verify, timeout=timeout),
 			# regional endpoints are for app-only tokens; never guess from the environment
 			azure_region=False,
@@ -160,10 +155,9 @@ def exchange_code(
 	app = build_app(client_id, client_secret, tenant, auth_base, verify=verify, timeout=timeout)
 
 	def redeem() -> dict:
-		# msal prefers initiate_auth_code_flow/acquire_token_by_auth_code_flow (PKCE, flow dict kept in the
-		# web
-		# session between the two steps); the plain code grant works with the stateless authorization_url
-		# above.
+		# msal prefers initiate_auth_code_flow/acquire_token_by_auth_code_flow (PKCE, with a flow dict kept in
+		# the web session between the two steps); the plain code grant works with the stateless
+		# authorization_url above.
 		with warnings.catch_warnings():
 			warnings.simplefilter("ignore", DeprecationWarning)
 			return app.acquire_token_by_authorization_code(

@@ -15,6 +15,7 @@ from frappe.utils import add_to_date, now_datetime
 from email_sync.engine import ERROR, FILED, NEEDS_REVIEW, SKIPPED, parse_message, plan_messages
 from email_sync.providers import ProviderError
 from email_sync.sync.context import account_config, load_context, load_cursor, load_settings, provider_for
+from email_sync.sync.issues import IssueRouter
 from email_sync.sync.writer import Item, write_batch
 
 PROGRESS_EVENT = "email_sync_progress"
@@ -38,7 +39,9 @@ def _run(account_name: str, trigger: str) -> dict:
 	try:
 		config = account_config(account)
 		context = load_context(account, config)
-		snippet_length = int(load_settings().snippet_length or 200)
+		settings = load_settings()
+		snippet_length = int(settings.snippet_length or 200)
+		router = IssueRouter(account, settings)
 		with provider_for(account, config) as provider:
 			for batch in provider.fetch(load_cursor(account)):
 				counts["fetched"] += len(batch.messages)
@@ -46,9 +49,10 @@ def _run(account_name: str, trigger: str) -> dict:
 					((parse_message(m.raw), m.from_sent_folder) for m in batch.messages), context
 				)
 				items = [Item(fetched, plan) for fetched, plan in zip(batch.messages, plans, strict=True)]
-				counts.update(write_batch(account_name, items, batch.cursor, snippet_length))
+				counts.update(write_batch(account_name, items, batch.cursor, snippet_length, then=router.route))
 				_learn_new_contacts(context.directory, plans)
 				_publish_progress(account_name, counts, batch.remaining)
+		counts["issues_created"] = len(router.created)
 	except ProviderError as e:
 		frappe.db.rollback()
 		_record_failure(account_name, log, counts, e.code, e.message, e.fix, started)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import frappe
@@ -19,7 +20,7 @@ from frappe.utils import escape_html, now_datetime
 from frappe.utils.data import convert_utc_to_system_timezone
 from frappe.utils.html_utils import sanitize_html
 
-from email_sync.engine import ERROR, FILED, OUTBOUND, Plan
+from email_sync.engine import ERROR, FILED, NEEDS_REVIEW, OUTBOUND, Plan
 from email_sync.providers import FetchedMessage
 
 STANDARD = ("name", "creation", "modified", "modified_by", "owner", "docstatus", "idx")
@@ -36,6 +37,7 @@ COMMUNICATION_FIELDS = (
 	"sender", "sender_full_name", "recipients", "cc", "content", "text_content", "communication_date",
 	"message_id", "has_attachment", "seen",
 )  # fmt: skip
+KEPT = (FILED, NEEDS_REVIEW)  # the statuses whose emails are stored as Communications
 LINK_FIELDS = (*STANDARD, "parent", "parenttype", "parentfield", "link_doctype", "link_name", "link_title")
 
 
@@ -53,8 +55,17 @@ def communication_name(key: str) -> str:
 	return key[:20]
 
 
-def write_batch(account: str, items: list[Item], cursor: dict, snippet_length: int = 200) -> Counter:
-	"""Persist one batch and its cursor, then commit. Returns counts by status, plus 'already_synced'."""
+def write_batch(
+	account: str,
+	items: list[Item],
+	cursor: dict,
+	snippet_length: int = 200,
+	then: Callable[[list[Item]], None] | None = None,
+) -> Counter:
+	"""Persist one batch and its cursor, then commit. Returns counts by status, plus 'already_synced'.
+
+	`then` runs on the newly written items inside the same transaction (Issue routing), before the cursor moves.
+	"""
 	counts: Counter = Counter()
 	fresh = _not_yet_synced(account, items, counts)
 	try:
@@ -64,6 +75,8 @@ def write_batch(account: str, items: list[Item], cursor: dict, snippet_length: i
 		# filed one message at a time, and record the rest as errors with the reason.
 		frappe.db.rollback()
 		fresh = _insert_one_by_one(account, fresh, snippet_length)
+	if then is not None:
+		then(fresh)
 	for item in fresh:
 		counts[item.plan.status] += 1
 	frappe.db.set_value(
@@ -119,7 +132,9 @@ def _insert(account: str, items: list[Item], snippet_length: int) -> None:
 	user = frappe.session.user
 	filed = [item for item in items if item.plan.status == FILED]
 	_create_contacts(filed)
-	communications = {communication_name(i.plan.message.key): i for i in filed}
+	# Emails waiting for review get their Communication too (with no links yet), so that assigning one to a
+	# Customer later files it completely, body included.
+	communications = {communication_name(i.plan.message.key): i for i in items if i.plan.status in KEPT}
 
 	frappe.db.bulk_insert(
 		"Communication",
@@ -186,7 +201,7 @@ def _communication_row(name: str, item: Item, now, user: str) -> tuple:
 		"Email",
 		"Communication",
 		"Sent" if plan.direction == OUTBOUND else "Received",
-		"Linked",
+		"Linked" if plan.status == FILED else "Open",
 		"Open",
 		_cut(sender.email if sender else "", 255),
 		_cut(sender.name if sender else "", 140),
@@ -229,7 +244,7 @@ def _synced_row(account: str, item: Item, now, user: str, snippet_length: int) -
 		plan.confidence,
 		"\n".join(plan.contacts),
 		"\n".join(plan.customers),
-		communication_name(message.key) if plan.status == FILED else None,
+		communication_name(message.key) if plan.status in KEPT else None,
 		message.snippet(snippet_length),
 		len(message.attachments),
 		message.size,

@@ -1,10 +1,9 @@
 """Fixtures for the Microsoft provider tests, loaded with `pytest_plugins = ["conftest_graph"]`.
 
 `graph`: a fresh Graph + identity emulator per test (HTTPS on 127.0.0.1 with a throwaway CA, see
-graph_emulator);
-`make_config` / `make_provider`: an AccountConfig signed in to it and a MicrosoftProvider trusting its CA,
-with
-tiny backoffs and a recording `sleep` (`sleeps`), so throttling tests run in milliseconds.
+graph_emulator); `make_config` / `make_provider`: an AccountConfig signed in to it and a MicrosoftProvider
+trusting its CA, with tiny backoffs and a recording `sleep` (`sleeps`), so throttling tests run in
+milliseconds.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.parser import BytesParser, Parser
@@ -48,6 +49,7 @@ SYSTEM_LABELS = (
 	"INBOX", "SENT", "DRAFT", "SPAM", "TRASH", "UNREAD", "STARRED", "IMPORTANT", "CHAT",
 	"CATEGORY_PERSONAL", "CATEGORY_SOCIAL", "CATEGORY_PROMOTIONS", "CATEGORY_UPDATES", "CATEGORY_FORUMS",
 )  # fmt: skip
+DROP = 0  # fail_next(DROP): close the connection without answering
 MAX_BATCH_PARTS = 100  # Gmail's limit per batch request
 WATCH_DAYS = 7
 
@@ -111,6 +113,7 @@ class GmailEmulator:
 		self.watch: dict | None = None
 		self.stops = 0
 		self.mail_enabled = True
+		self.on_request: Callable[[Request], None] | None = None  # called with each request before it is served
 		self._ids = itertools.count(0x18C0_0000_0000_0000 + secrets.randbelow(1 << 40))
 		self._server: ThreadingHTTPServer | None = None
 		self._thread: threading.Thread | None = None
@@ -290,7 +293,10 @@ class GmailEmulator:
 		status_text: str | None = None,
 		details: list | None = None,
 	) -> None:
-		"""The next `count` requests whose path contains `match` (batch parts included) fail with `status`."""
+		"""The next `count` requests whose path contains `match` (batch parts included) fail with `status`.
+
+		`status` DROP (0) closes the connection without an answer, as a broken network would (not in batches).
+		"""
 		defaults = {
 			429: ("rateLimitExceeded", "Too many concurrent requests for user.", "RESOURCE_EXHAUSTED"),
 			503: ("backendError", "The service is currently unavailable.", "UNAVAILABLE"),
@@ -299,6 +305,8 @@ class GmailEmulator:
 		d_reason, d_message, d_status = defaults.get(
 			status, ("failedPrecondition", "Precondition check failed.", "")
 		)
+		if status == DROP:
+			d_status = "DROP"
 		with self.lock:
 			self.faults.append(
 				Fault(
@@ -338,11 +346,17 @@ class GmailEmulator:
 		record = Request(method, path, query, in_batch)
 		with self.lock:
 			self.requests.append(record)
+		if self.on_request is not None:
+			self.on_request(record)
 		status, out_headers, out_body = self._route(method, path, query, headers, body)
 		record.status = status
 		return status, out_headers, out_body
 
 	def _route(self, method, path, query, headers, body):
+		if not _API.match(path):  # OAuth and batch endpoints: faults first
+			fault = self._fault(path)
+			if fault:
+				return fault
 		if path == "/token" and method == "POST":
 			return self._token(headers, body)
 		if path == "/revoke" and method == "POST":
@@ -350,9 +364,6 @@ class GmailEmulator:
 		if path == "/o/oauth2/v2/auth" and method == "GET":
 			return self._consent(query)
 		if path in ("/batch/gmail/v1", "/batch") and method == "POST":
-			fault = self._fault(path)
-			if fault:
-				return fault
 			return self._batch(headers, body)
 		match = _API.match(path)
 		if not match:
@@ -374,6 +385,8 @@ class GmailEmulator:
 			for fault in self.faults:
 				if fault.remaining > 0 and fault.match in path:
 					fault.remaining -= 1
+					if fault.status == DROP:
+						return DROP, {}, b""
 					extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
 					return _api_error(
 						fault.status, fault.message, fault.reason, fault.status_text, fault.details, extra
@@ -442,10 +455,11 @@ class GmailEmulator:
 				return 204, {}, b""
 		return _api_error(404, "Method not found.", "notFound", "NOT_FOUND")
 
-	def _page(self, query, items: list, key: str, default: int = 100):
+	def _page(self, query, items: list, key: str, default: int = 100, snapshot: str = ""):
+		"""One page of `items`; page tokens are "<snapshot>.<offset>" (see _list_history for the snapshot)."""
 		try:
 			size = min(int(_one(query, "maxResults") or default), 500)
-			offset = int(_one(query, "pageToken") or 0)
+			offset = int((_one(query, "pageToken") or "0").rpartition(".")[2])
 		except ValueError:
 			return None, _api_error(
 				400, "Invalid pageToken or maxResults", "invalidArgument", "INVALID_ARGUMENT"
@@ -455,7 +469,7 @@ class GmailEmulator:
 		chunk = items[offset : offset + size]
 		page = {key: chunk} if chunk else {}
 		if offset + size < len(items):
-			page["nextPageToken"] = str(offset + size)
+			page["nextPageToken"] = f"{snapshot}.{offset + size}"
 		return page, None
 
 	def _list_messages(self, query):
@@ -516,6 +530,11 @@ class GmailEmulator:
 		start = int(start)
 		if start < self.history_floor:
 			return _api_error(404, "Requested entity was not found.", "notFound", "NOT_FOUND")
+		# Page tokens pin the history as of the first page, so records added while a client pages through
+		# come in no later page; `historyId` is always the mailbox's current one (so it can be newer than
+		# the last record handed out).
+		token = _one(query, "pageToken") or ""
+		upper = int(token.partition(".")[0]) if token.partition(".")[0].isdigit() else self.history_id
 		types = set(query.get("historyTypes") or [])
 		label = _one(query, "labelId")
 		key_of = {
@@ -525,7 +544,7 @@ class GmailEmulator:
 		}
 		records = []
 		for record in self.history:
-			if record["id"] <= start:
+			if record["id"] <= start or record["id"] > upper:
 				continue
 			out = {"id": str(record["id"]), "messages": record["messages"]}
 			for history_type, key in key_of.items():
@@ -541,7 +560,7 @@ class GmailEmulator:
 			):
 				continue
 			records.append(out)
-		page, error = self._page(query, records, "history")
+		page, error = self._page(query, records, "history", snapshot=str(upper))
 		if error:
 			return error
 		page["historyId"] = str(self.history_id)
@@ -724,6 +743,9 @@ class _Handler(BaseHTTPRequestHandler):
 		headers = {k.lower(): v for k, v in self.headers.items()}
 		try:
 			status, out_headers, out_body = self.emulator.handle(self.command, self.path, headers, body)
+			if status == DROP:
+				self.close_connection = True
+				return
 		except Exception as e:  # noqa: BLE001 - a bug in the emulator: make it visible in the test's failure
 			status, out_headers, out_body = _api_error(
 				500, f"Emulator bug: {e!r}", "backendError", "INTERNAL"

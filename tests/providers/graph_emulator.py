@@ -17,8 +17,7 @@ Graph, under /v1.0 (Bearer tokens required)
     POST /subscriptions, PATCH|GET|DELETE /subscriptions/{id}
 
 Ids: messages have immutable ids ("imm-..."); a request without `Prefer: IdType="ImmutableId"` gets REST ids
-that
-change when the message moves ("rest-<folder>-<n>"), as with real Graph. Such requests are recorded in
+that change when the message moves ("rest-<folder>-<n>"), as with real Graph. Such requests are recorded in
 `missing_immutable_prefer`.
 
 Fault injection: `throttle()`, `expire_access_tokens()`, `revoke_grants()`, `invalidate_delta_tokens()`,
@@ -1029,8 +1028,7 @@ class _Handler(BaseHTTPRequestHandler):
 			status, headers, payload = self.server.emulator.handle(
 				self.command, self.path, self.headers, body
 			)
-		# noqa: BLE001 - a bug in the emulator: say so loudly instead of dropping the connection
-		except Exception:
+		except Exception:  # noqa: BLE001 - an emulator bug: answer 500 with it rather than drop the connection
 			import traceback
 
 			status, headers, payload = 500, {"Content-Type": "text/plain"}, traceback.format_exc().encode()

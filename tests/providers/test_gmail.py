@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from gmail_emulator import DROP
 
 from email_sync.providers.base import (
 	BIDIRECTIONAL,
@@ -170,6 +171,24 @@ def test_incremental_batches_carry_a_safe_history_id(gmail, gmail_config):
 		assert [m.provider_id for m in resumed] == arrived[2:]
 		resumed, _ = sync(provider, batches[1].cursor)
 		assert [m.provider_id for m in resumed] == arrived[4:]
+
+
+def test_mail_arriving_while_history_pages_are_read_is_not_lost(gmail, gmail_config):
+	with make_provider(gmail_config()) as provider:
+		_, batches = sync(provider)
+		arrived = [gmail.add_message() for _ in range(10)]  # two pages of history (7 a page)
+		late = []
+
+		def arrive_during_paging(request):
+			if request.path.endswith("/history") and "pageToken" in request.query and not late:
+				late.append(gmail.add_message())
+
+		gmail.on_request = arrive_during_paging
+		messages, batches = sync(provider, batches[-1].cursor)
+		gmail.on_request = None
+		assert [m.provider_id for m in messages] == arrived  # the late one is past the pages' snapshot
+		messages, _ = sync(provider, batches[-1].cursor)
+	assert [m.provider_id for m in messages] == late
 
 
 def test_deleted_before_download_is_skipped(gmail, gmail_config):
@@ -508,9 +527,23 @@ def test_api_errors_map_to_provider_errors(gmail, gmail_config, status, reason, 
 
 def test_unreachable_gmail_raises_connection_failed(gmail, gmail_config):
 	config = gmail_config(api_base="http://127.0.0.1:9/")
+	waits = Waits()
 	with pytest.raises(ConnectionFailed) as caught:
-		make_provider(config).connect()
+		make_provider(config, waits).connect()
 	assert caught.value.transient and caught.value.code == "connection_failed"
+	assert len(waits) == 2  # tried three times
+
+
+def test_dropped_connections_are_retried_then_reported(gmail, gmail_config):
+	waits = Waits()
+	with make_provider(gmail_config(), waits) as provider:
+		gmail.fail_next(DROP, count=3, match="/labels")
+		assert provider.list_folders()
+		assert gmail.count("/labels") == 4 and len(waits) >= 1
+		gmail.fail_next(DROP, count=100, match="/labels")
+		with pytest.raises(ConnectionFailed) as caught:
+			provider.list_folders()
+	assert "listing labels" in caught.value.message
 
 
 # -- push notifications --------------------------------------------------------------------------------------
@@ -663,3 +696,7 @@ def test_revoke_ends_the_grant_and_never_raises(gmail, gmail_config):
 	assert provider.revoke() is True  # already revoked: nothing left to revoke
 	config.auth_base = "http://127.0.0.1:9"
 	assert make_provider(config).revoke() is False
+	config = gmail_config()
+	gmail.fail_next(503, match="/revoke")  # Google failing: not revoked, and no exception
+	assert make_provider(config).revoke() is False
+	assert not gmail.refresh_tokens[config.oauth.refresh_token]["revoked"]

@@ -1,0 +1,209 @@
+"""Actions on emails waiting in Needs Review (and on filed ones): each files the email completely.
+
+Assigning learns the address, so the next email from it is matched without help.
+"""
+
+from __future__ import annotations
+
+import frappe
+from frappe import _
+
+from email_sync.engine import FILED, INBOUND, OUTBOUND, SKIPPED, Plan
+from email_sync.engine.addresses import FREE_MAIL_DOMAINS
+from email_sync.engine.model import Address, Message
+from email_sync.providers import FetchedMessage
+from email_sync.sync.context import load_settings
+from email_sync.sync.issues import IssueRouter
+from email_sync.sync.writer import Item, LINK_FIELDS, _link_rows
+
+REVIEWABLE = ("Needs Review", "Filed")
+
+
+def assign_to_customer(names: list[str], customer: str, contact: str | None = None) -> list[str]:
+	"""Link each email to `customer` (through `contact`, or a Contact made for its address) and file it."""
+	if not frappe.db.exists("Customer", customer):
+		frappe.throw(_("Customer {0} does not exist.").format(customer))
+	filed = []
+	for row in _rows(names, ("Needs Review",)):
+		address = _counterpart(row)
+		person = contact or _contact_for(address, customer, row.sender_name if row.direction == INBOUND else "")
+		_learn(person, address, customer)
+		plan = _file(row, [person], [customer], _("Assigned to Customer {0} by {1}.").format(customer, frappe.session.user))
+		_route_issue(row, plan, force=False)
+		filed.append(row.name)
+	frappe.db.commit()
+	return filed
+
+
+def create_customer(name: str, customer_name: str | None = None) -> str:
+	"""A Customer prefilled from the sender (name from the domain, the domain as its email domain), then assign."""
+	row = _rows([name], ("Needs Review",))[0]
+	prefill = customer_prefill(row)
+	customer = frappe.get_doc(
+		{
+			"doctype": "Customer",
+			"customer_name": customer_name or prefill["customer_name"],
+			"customer_type": "Company" if prefill["email_sync_domains"] else "Individual",
+			"email_sync_domains": prefill["email_sync_domains"],
+		}
+	).insert()
+	assign_to_customer([name], customer.name)
+	return customer.name
+
+
+def customer_prefill(row) -> dict:
+	address = _counterpart(row)
+	domain = address.rpartition("@")[2]
+	company = domain and domain not in FREE_MAIL_DOMAINS
+	name = domain.split(".")[0].replace("-", " ").title() if company else (row.sender_name or address)
+	return {"customer_name": name, "email_sync_domains": domain if company else ""}
+
+
+def create_issues(names: list[str]) -> list[str]:
+	"""An Issue for each email (filing it first if it waits for review and has a Customer to go to)."""
+	issues = []
+	for row in _rows(names, REVIEWABLE):
+		if row.issue:
+			issues.append(row.issue)
+			continue
+		contacts = [c for c in (row.matched_contacts or "").splitlines() if c]
+		customers = [c for c in (row.matched_customers or "").splitlines() if c]
+		plan = _plan(row, FILED, row.reason, contacts, customers)
+		if row.status != "Filed":
+			plan = _file(row, contacts, customers, _("Filed for an Issue by {0}.").format(frappe.session.user))
+		issue = _route_issue(row, plan, force=True)
+		issues.append(issue)
+	frappe.db.commit()
+	return issues
+
+
+def ignore_senders(names: list[str]) -> list[str]:
+	"""Blacklist each email's sender, and skip the email; its unlinked Communication goes."""
+	ignored = []
+	for row in _rows(names, ("Needs Review",)):
+		address = _counterpart(row)
+		if address and not frappe.db.exists("Email Sync Blacklist", address):
+			frappe.get_doc(
+				{
+					"doctype": "Email Sync Blacklist",
+					"entry": address,
+					"reason": _("Ignored from Needs Review by {0}").format(frappe.session.user),
+				}
+			).insert()
+		if row.communication and not frappe.db.exists("Communication Link", {"parent": row.communication}):
+			if not frappe.db.exists("Synced Email", {"communication": row.communication, "name": ("!=", row.name)}):
+				frappe.delete_doc("Communication", row.communication, ignore_permissions=True, force=True)
+		frappe.db.set_value(
+			"Synced Email",
+			row.name,
+			{
+				"status": SKIPPED,
+				"decision_rule": f"blacklist:{address}",
+				"reason": _("Ignored: {0} was blacklisted by {1}.").format(address, frappe.session.user),
+				"communication": None,
+			},
+		)
+		ignored.append(row.name)
+	frappe.db.commit()
+	return ignored
+
+
+def _rows(names: list[str], statuses: tuple[str, ...]) -> list:
+	rows = frappe.get_all("Synced Email", filters={"name": ("in", names)}, fields=["*"])
+	for row in rows:
+		frappe.get_doc("Email Sync Account", row.account).check_permission("read")
+	found = {r.name for r in rows}
+	missing = [n for n in names if n not in found]
+	if missing:
+		frappe.throw(_("No Synced Email {0}.").format(", ".join(missing)))
+	wrong = [r.name for r in rows if r.status not in statuses]
+	if wrong:
+		frappe.throw(_("{0}: only emails in status {1} can take this action.").format(", ".join(wrong), " / ".join(statuses)))
+	return rows
+
+
+def _counterpart(row) -> str:
+	"""The outside party: the sender of inbound mail, the first recipient of outbound mail."""
+	if row.direction == OUTBOUND:
+		return (row.recipients or "").split(",")[0].strip().lower()
+	return (row.sender or "").strip().lower()
+
+
+def _contact_for(address: str, customer: str, display_name: str) -> str:
+	existing = frappe.db.get_value("Contact Email", {"email_id": address}, "parent") if address else None
+	if existing:
+		return existing
+	first, _sep, last = (display_name or address.split("@")[0].replace(".", " ").title()).partition(" ")
+	contact = frappe.get_doc(
+		{
+			"doctype": "Contact",
+			"first_name": first or address,
+			"last_name": last,
+			"email_sync_created": 1,
+			"email_ids": [{"email_id": address, "is_primary": 1}] if address else [],
+		}
+	).insert(ignore_permissions=True)
+	return contact.name
+
+
+def _learn(contact: str, address: str, customer: str) -> None:
+	doc = frappe.get_doc("Contact", contact)
+	changed = False
+	if address and address not in {(e.email_id or "").lower() for e in doc.email_ids}:
+		doc.append("email_ids", {"email_id": address, "is_primary": 0 if doc.email_ids else 1})
+		changed = True
+	if not any(link.link_doctype == "Customer" and link.link_name == customer for link in doc.links):
+		doc.append("links", {"link_doctype": "Customer", "link_name": customer})
+		changed = True
+	if changed:
+		doc.save(ignore_permissions=True)
+
+
+def _file(row, contacts: list[str], customers: list[str], reason: str) -> Plan:
+	plan = _plan(row, FILED, reason, contacts, customers)
+	if row.communication:
+		now, user = frappe.utils.now_datetime(), frappe.session.user
+		frappe.db.bulk_insert(
+			"Communication Link", LINK_FIELDS, list(_link_rows(row.communication, plan, now, user)), ignore_duplicates=True
+		)
+		frappe.db.set_value("Communication", row.communication, "status", "Linked", update_modified=False)
+	frappe.db.set_value(
+		"Synced Email",
+		row.name,
+		{
+			"status": FILED,
+			"decision_rule": "assigned",
+			"reason": reason,
+			"confidence": 100,
+			"matched_contacts": "\n".join(contacts),
+			"matched_customers": "\n".join(customers),
+		},
+	)
+	frappe.db.sql(
+		"update `tabEmail Sync Account` set emails_synced = ifnull(emails_synced, 0) + 1 where name = %s", row.account
+	)
+	return plan
+
+
+def _plan(row, status: str, reason: str, contacts: list[str], customers: list[str]) -> Plan:
+	"""The engine's view of a stored email, rebuilt from its Synced Email and Communication."""
+	text = frappe.db.get_value("Communication", row.communication, "text_content") if row.communication else ""
+	message = Message(
+		key=row.email_key,
+		message_id=row.message_id or "",
+		in_reply_to=row.in_reply_to or "",
+		references=(row.message_references or "").split(),
+		subject=row.subject or "",
+		sender=Address(row.sender or "", row.sender_name or "") if row.sender else None,
+		to=[Address(a.strip()) for a in (row.recipients or "").split(",") if a.strip()],
+		text=text or row.snippet or "",
+	)
+	return Plan(message, status, reason, "assigned", row.direction or INBOUND, contacts, customers, 100)
+
+
+def _route_issue(row, plan: Plan, force: bool) -> str | None:
+	account = frappe.get_doc("Email Sync Account", row.account)
+	router = IssueRouter(account, load_settings(), force=force)
+	item = Item(FetchedMessage(raw=b"", folder=row.folder or "", provider_id=row.provider_id or ""), plan)
+	router.route([item])
+	return frappe.db.get_value("Synced Email", row.name, "issue")
