@@ -696,6 +696,8 @@ def delete_new_contacts(frappe, addresses: set[str], since: datetime) -> int:
 		for child in ("Contact Email", "Contact Phone", "Dynamic Link"):
 			frappe.db.sql(f"delete from `tab{child}` where parenttype = 'Contact' and parent in %(n)s", {"n": chunk})
 		frappe.db.sql("delete from `tabCommunication Link` where link_doctype = 'Contact' and link_name in %(n)s", {"n": chunk})
+		frappe.db.sql("delete from tabVersion where ref_doctype = 'Contact' and docname in %(n)s", {"n": chunk})
+		frappe.db.sql("delete from tabComment where reference_doctype = 'Contact' and reference_name in %(n)s", {"n": chunk})
 		frappe.db.sql("delete from tabContact where name in %(n)s", {"n": chunk})
 	return len(names)
 

@@ -18,7 +18,8 @@ The cursor (plain JSON):
 Incremental sync reads `users.history.list` from `history_id` (messageAdded, and labelAdded so that mail which
 gets a synced label later, e.g. the EmailSync label or a move back to the inbox, is picked up too) and fetches
 the messages whose added labels are synced. Intermediate batches carry the id of the last history record all of
-whose messages are handed out, the final batch the newest history id Gmail reported.
+whose messages are handed out, the final batch the mailbox's history id as the first history page was read
+(records added while paging may be handed out again next time: duplicates the app dedupes, never losses).
 
 First sync, a re-listing after Gmail expired the history (HTTP 404 on an old history id: the listing then starts
 one day before the last sync, or at `sync_start`), and the first sync of a label added to the settings list the
