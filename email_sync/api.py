@@ -133,3 +133,20 @@ def ignore_senders(names) -> list[str]:
 
 	frappe.has_permission("Email Sync Blacklist", "create", throw=True)
 	return ignore(_names(names))
+
+
+@frappe.whitelist()
+def preview_filter(
+	filter_type: str, match_field: str, operator: str, value: str, account: str | None = None,
+	name: str | None = None, limit: int = 50,
+) -> dict:
+	"""What the last `limit` synced emails would become with this filter (as edited, saved or not)."""
+	from email_sync.engine import Filter, RuleError
+	from email_sync.sync.preview import preview_filter as preview
+
+	frappe.only_for("System Manager")
+	try:
+		rule = Filter(name or "this filter", filter_type, match_field, operator, value or "")
+	except RuleError as e:
+		frappe.throw(str(e))
+	return preview(rule, account or None, min(int(limit or 50), 500))

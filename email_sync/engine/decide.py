@@ -5,15 +5,17 @@ The rules run in this order; the first that decides wins:
   2. blacklist         sender or any recipient is blacklisted    -> Skipped
   3. internal          sender and every recipient are internal   -> Skipped
   4. auto-submitted    auto-replies, bulk mail, bounces          -> Skipped (when the setting is on)
-  5. exclude filters   any enabled exclude filter matches        -> Skipped
-  6. include filters   some exist and none matches               -> Skipped
-  7. matching          every Contact with any of its addresses is linked, with their Customers; an unknown
+  5. vendor            the sender is a Supplier's Contact (when the admin excludes vendor mail) -> Skipped
+  6. exclude filters   any enabled exclude filter matches        -> Skipped
+  7. include filters   some exist and none matches               -> Skipped
+  8. matching          every Contact with any of its addresses is linked, with their Customers; an unknown
                        address at a domain that exactly one Customer claims becomes a new Contact of it
                                                                  -> Filed
-  8. near variant      an address one letter or a +tag away from a known one (80%) -> Needs Review
+                       (Skipped instead when only mail with Customers is filed and none is linked)
+  9. near variant      an address one letter or a +tag away from a known one (80%) -> Needs Review
                        (or Filed at 80% when the admin accepts variants); no Contact is created for it
-  9. domain conflict   an unknown address at a domain two Customers claim        -> Needs Review
- 10. unknown           nobody known                               -> Needs Review (or Skipped, per setting)
+ 10. domain conflict   an unknown address at a domain two Customers claim        -> Needs Review
+ 11. unknown           nobody known                               -> Needs Review (or Skipped, per setting)
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class Context:
 	skip_auto_submitted: bool = True
 	create_contacts: bool = True  # from customer domains
 	accept_variants: bool = False
+	exclude_suppliers: bool = False
+	only_customers: bool = False  # file only mail that reaches a Customer
 
 
 def direction_of(message: Message, own_addresses: set[str], from_sent_folder: bool = False) -> str:
@@ -80,6 +84,9 @@ def plan_message(message: Message, context: Context, from_sent_folder: bool = Fa
 	if context.skip_auto_submitted and message.auto.is_auto:
 		return plan(SKIPPED, f"Sent automatically ({message.auto.kind}): {message.auto.reason}.", "auto-submitted")
 
+	if context.exclude_suppliers and message.sender and message.sender.email in context.directory.supplier_emails:
+		return plan(SKIPPED, f"Vendor mail: {message.sender.email} is a Supplier's Contact.", "vendor")
+
 	excluded = context.rules.excluded_by(message)
 	if excluded:
 		return plan(
@@ -93,6 +100,8 @@ def plan_message(message: Message, context: Context, from_sent_folder: bool = Fa
 
 	match = context.directory.match(participants, exclude=context.own_addresses)
 	new_contacts = _new_contacts(match, context) if context.create_contacts else []
+	if context.only_customers and match.contacts and not match.customers and not new_contacts:
+		return plan(SKIPPED, "Only mail with Customers is filed, and no Contact here belongs to one.", "only-customers")
 	if match.contacts or new_contacts:
 		result = plan(FILED, _matched_reason(match, new_contacts, include_hit), "matched" if match.contacts else "domain")
 		result.contacts = match.contacts

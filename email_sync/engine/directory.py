@@ -32,6 +32,7 @@ class Directory:
 	user_emails: set[str] = field(default_factory=set)
 	internal_domains: set[str] = field(default_factory=set)
 	customers_by_domain: dict[str, list[str]] = field(default_factory=dict)
+	supplier_emails: set[str] = field(default_factory=set)  # addresses of Supplier Contacts
 	free_mail_domains: frozenset[str] = FREE_MAIL_DOMAINS
 	_by_canonical: dict[str, str] | None = field(default=None, repr=False)
 	_locals: dict[tuple[str, int], list[str]] | None = field(default=None, repr=False)
@@ -45,12 +46,14 @@ class Directory:
 		internal_domains: Iterable[str] = (),
 		customer_domains: Iterable[tuple[str, str]] = (),
 		extra_free_mail_domains: Iterable[str] = (),
+		supplier_emails: Iterable[str] = (),
 	) -> Directory:
 		"""From (contact, email), (contact, customer) and (customer, domain) pairs, as the database returns them."""
 		directory = cls(
 			user_emails={e.strip().lower() for e in user_emails if e},
 			internal_domains={d.strip().lower().lstrip("@") for d in internal_domains if d and d.strip()},
 			free_mail_domains=FREE_MAIL_DOMAINS | {d.strip().lower() for d in extra_free_mail_domains if d},
+			supplier_emails={e.strip().lower() for e in supplier_emails if e},
 		)
 		for customer, domain in customer_domains:
 			domain = (domain or "").strip().lower().lstrip("@")

@@ -158,6 +158,7 @@ class Throttled(ProviderError):
 
 	code = "throttled"
 	transient = True
+	retry_after: float | None = None  # seconds the provider asked us to wait, when it said
 	fix = "The provider is limiting requests; the sync resumes from where it stopped after the cool-off."
 
 

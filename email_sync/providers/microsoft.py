@@ -405,9 +405,7 @@ class MicrosoftProvider(Provider):
 			)
 			if folder is None:
 				raise FolderMissing(f'The folder "{name}" does not exist in the mailbox of {self._who()}.')
-			if (
-				folder.role in NEVER_READ_ROLES
-			):  # spam and deleted mail are never synced, whatever the settings
+			if folder.role in NEVER_READ_ROLES:  # spam and deleted mail are never synced, whatever the settings
 				self.skipped_folders.append(folder.name)
 				continue
 			if folder not in chosen:

@@ -111,8 +111,13 @@ def load_directory(internal_domains: list[str], extra_free_mail: list[str] = ())
 		)
 		for domain in split_lines(domains)
 	]
+	supplier_emails = frappe.db.sql_list(
+		"""select lower(ce.email_id) from `tabContact Email` ce
+		join `tabDynamic Link` dl on dl.parent = ce.parent and dl.parenttype = 'Contact'
+		where dl.link_doctype = 'Supplier' and ifnull(ce.email_id, '') != ''"""
+	)
 	return Directory.build(
-		contact_emails, contact_customers, users, internal_domains, customer_domains, extra_free_mail
+		contact_emails, contact_customers, users, internal_domains, customer_domains, extra_free_mail, supplier_emails
 	)
 
 
@@ -153,4 +158,6 @@ def load_context(account, config: AccountConfig) -> Context:
 		skip_auto_submitted=bool(settings.skip_auto_submitted),
 		create_contacts=bool(settings.create_contacts),
 		accept_variants=bool(settings.accept_variants),
+		exclude_suppliers=bool(settings.exclude_suppliers),
+		only_customers=bool(settings.only_customers),
 	)

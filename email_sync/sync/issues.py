@@ -15,6 +15,7 @@ from frappe.utils import escape_html
 from email_sync.engine import FILED, INBOUND
 from email_sync.engine.priority import priority_for
 from email_sync.engine.threading import base_subject, thread_message_ids, ticket_references
+from email_sync.sync import notify
 from email_sync.sync.writer import Item, communication_name, synced_email_name
 
 OPEN_STATUSES = ("Open", "Replied", "On Hold")
@@ -47,11 +48,33 @@ class IssueRouter:
 
 	def _route_one(self, item: Item, known: dict[str, str]) -> str | None:
 		issue = self._existing_issue(item, known)
+		created = False
 		if issue is None and self._wants_new_issue(item):
-			issue = self._open_issue_of_customer(item) or self._create_issue(item)
+			issue = self._open_issue_of_customer(item)
+			if issue is None:
+				issue, created = self._create_issue(item), True
 		if issue:
 			self._attach(item, issue)
+		self._notify(item, issue, created)
 		return issue
+
+	def _notify(self, item: Item, issue: str | None, created: bool) -> None:
+		message = item.plan.message
+		sender = message.sender.email if message.sender else "?"
+		if created:
+			notify.notify(notify.NEW_ISSUE, f"New Issue {issue} from {sender}: {message.subject}", "Issue", issue)
+		if item.plan.direction != INBOUND:
+			return
+		verdict = priority_for(message.subject, message.text, self.priority_table)
+		if verdict.priority == "High":
+			doctype, name = ("Issue", issue) if issue else ("Communication", communication_name(message.key))
+			notify.notify(
+				notify.HIGH_PRIORITY,
+				f"High-priority email from {sender}: {message.subject}",
+				doctype,
+				name,
+				f"Priority High because {verdict.reason}.",
+			)
 
 	def _note_failure(self, item: Item, error: Exception) -> None:
 		name = synced_email_name(self.account.name, item.plan.message.key)

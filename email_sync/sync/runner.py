@@ -15,6 +15,7 @@ from frappe.utils import add_to_date, now_datetime
 from email_sync.engine import ERROR, FILED, NEEDS_REVIEW, SKIPPED, parse_message, plan_messages
 from email_sync.providers import ProviderError
 from email_sync.sync.context import account_config, load_context, load_cursor, load_settings, provider_for
+from email_sync.sync import notify
 from email_sync.sync.issues import IssueRouter
 from email_sync.sync.writer import Item, write_batch
 
@@ -70,6 +71,14 @@ def _run(account_name: str, trigger: str) -> dict:
 		)
 	else:
 		_record_success(account_name, log, counts, started)
+		if counts[NEEDS_REVIEW]:
+			notify.notify(
+				notify.NEEDS_REVIEW,
+				f"{counts[NEEDS_REVIEW]} emails synced from {account_name} need review",
+				"Email Sync Account",
+				account_name,
+			)
+			frappe.db.commit()
 	_publish_progress(account_name, counts, 0, done=True)
 	return dict(counts)
 
@@ -161,6 +170,7 @@ def _record_failure(account: str, log: str, counts, code: str, message: str, fix
 		values["status"] = "Error"
 		values["last_error_fix"] = f"{fix} Automatic sync stopped after {failures} failed tries: fix the cause, then click Sync Now."
 	frappe.db.set_value("Email Sync Account", account, values, update_modified=False)
+	notify.notify(notify.SYNC_ERROR, f"Sync of {account} failed: {message}", "Email Sync Account", account, values["last_error_fix"])
 	frappe.db.commit()
 
 

@@ -75,3 +75,22 @@ def test_canonical_and_edit_distance():
 	assert canonical("j.doe+x@acme.com") == "j.doe@acme.com"
 	assert within_one_edit("kimberly", "kimberyl") and within_one_edit("ana", "anna") and within_one_edit("ab", "b")
 	assert not within_one_edit("kimberly", "kimberly") and not within_one_edit("abcd", "badc")
+
+
+def test_vendor_mail_and_only_customers():
+	directory = Directory.build(
+		[("Sam", "sam@supplies.com"), ("Noor", "noor@partner.org"), ("Ana", "ana@acme.com")],
+		[("Ana", "Acme")],
+		supplier_emails=["sam@supplies.com"],
+	)
+
+	def plan(sender, **kw):
+		data = f"From: {sender}\r\nTo: sales@ourco.com\r\nSubject: s\r\n\r\nhi".encode()
+		return plan_message(parse_message(data), Context(directory, own_addresses={"sales@ourco.com"}, **kw))
+
+	assert plan("sam@supplies.com").status == FILED  # vendors are filed unless the admin excludes them
+	skipped = plan("sam@supplies.com", exclude_suppliers=True)
+	assert (skipped.status, skipped.rule) == ("Skipped", "vendor") and "Supplier" in skipped.reason
+	assert plan("noor@partner.org").status == FILED
+	assert plan("noor@partner.org", only_customers=True).rule == "only-customers"
+	assert plan("ana@acme.com", only_customers=True).status == FILED

@@ -1,5 +1,8 @@
 """Records the site tests need, each named uniquely so tests never collide with each other or real data."""
 
+import os
+import subprocess
+import sys
 import uuid
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -107,3 +110,17 @@ def synced(account: str, **filters) -> list:
 		fields=["name", "status", "subject", "reason", "decision_rule", "communication", "direction", "sender"],
 		order_by="email_date asc, subject asc",
 	)
+
+
+def run_worker_burst(queue: str = "long") -> str:
+	"""Run the jobs waiting in `queue` with a real RQ worker, as production would, then see its commits."""
+	result = subprocess.run(
+		[sys.executable, "-m", "frappe.utils.bench_helper", "frappe", "worker", "--queue", queue, "--burst"],
+		cwd=os.getcwd(),
+		timeout=120,
+		capture_output=True,
+		text=True,
+	)
+	assert result.returncode == 0, result.stderr[-2000:]
+	frappe.db.rollback()  # end this connection's snapshot, to see what the worker committed
+	return result.stdout + result.stderr

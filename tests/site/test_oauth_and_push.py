@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import frappe
 import pytest
 import requests
-from factories import make_contact, make_customer, synced, unique
+from factories import make_contact, make_customer, run_worker_burst, synced, unique
 from frappe.installer import update_site_config
 from frappe.utils.background_jobs import get_job
 
@@ -89,16 +89,6 @@ def browser(web):
 	assert session.post(f"{web}/api/method/login", data={"usr": email, "pwd": password}).ok
 	session.user = email
 	return session
-
-
-def run_worker_burst():
-	result = subprocess.run(
-		[sys.executable, "-m", "frappe.utils.bench_helper", "frappe", "worker", "--queue", "long", "--burst"],
-		cwd=os.getcwd(), timeout=120, capture_output=True, text=True,
-	)
-	assert result.returncode == 0, result.stderr[-2000:]
-	frappe.db.rollback()  # end this connection's snapshot, to see what the worker committed
-	return result.stdout + result.stderr
 
 
 def connect_url(web, browser, account) -> str:

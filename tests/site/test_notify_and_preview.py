@@ -1,0 +1,75 @@
+"""Notifications to the people the settings name, and a filter's preview that changes nothing."""
+
+import frappe
+import pytest
+from factories import deliver, mail, make_account, make_contact, make_customer, new_mailbox, run_worker_burst, synced, unique
+
+from email_sync.api import preview_filter
+from email_sync.sync.runner import sync_account
+
+
+@pytest.fixture
+def watcher():
+	user = frappe.get_doc({"doctype": "User", "email": f"{unique('lead')}@ourco.example", "first_name": "Lead",
+		"send_welcome_email": 0, "roles": [{"role": "Support Team"}]}).insert(ignore_permissions=True)
+	settings = frappe.get_single("Email Sync Settings")
+	for event in ("New Issue from Email", "High-Priority Email", "Emails Need Review", "Sync Error"):
+		settings.append("notifications", {"event": event, "user": user.name, "channel": "In-app"})
+	settings.save()
+	frappe.db.commit()
+	yield user.name
+	settings.reload()
+	settings.set("notifications", [r for r in settings.notifications if r.user != user.name])
+	settings.save()
+	frappe.db.commit()
+
+
+def notifications_for(user):
+	run_worker_burst("default")  # Notification Logs are made by a background job
+	return frappe.get_all("Notification Log", filters={"for_user": user}, fields=["subject", "document_type"])
+
+
+def test_new_issue_high_priority_review_and_errors_are_notified(dovecot, watcher):
+	domain = f"{unique('acme')}.test"
+	make_contact("Ana", [f"ana@{domain}"], make_customer(f"Acme {domain}"))
+	box = new_mailbox(dovecot)
+	account = make_account(dovecot, box, create_issues=1)
+	deliver(dovecot, box, [
+		mail(f"ana@{domain}", box.name, subject="Emergency: line stopped"),
+		mail("who@unknown.test", box.name, subject="hello?"),
+	])
+	sync_account(account)
+	subjects = [n.subject for n in notifications_for(watcher)]
+	assert any(s.startswith("New Issue") and "Emergency" in s for s in subjects)
+	assert any(s.startswith("High-priority email") for s in subjects)
+	assert any("1 emails synced" in s and "need review" in s for s in subjects)
+
+	frappe.db.set_value("Email Sync Account", account, "imap_port", 1)
+	frappe.db.commit()
+	sync_account(account)
+	assert any(s.startswith(f"Sync of {account} failed") for s in (n.subject for n in notifications_for(watcher)))
+
+
+def test_preview_shows_what_a_filter_would_do_and_changes_nothing(dovecot):
+	domain = f"{unique('acme')}.test"
+	make_contact("Ana", [f"ana@{domain}"], make_customer(f"Acme {domain}"))
+	box = new_mailbox(dovecot)
+	account = make_account(dovecot, box)
+	deliver(dovecot, box, [
+		mail(f"ana@{domain}", box.name, subject="Invoice 7"),
+		mail(f"ana@{domain}", box.name, subject="Lunch?"),
+		mail(f"news@{domain}", box.name, subject="Invoice digest", headers={"List-Unsubscribe": "<mailto:x@y>"}),
+	])
+	sync_account(account)
+	before = {r.subject: r.status for r in synced(account)}
+
+	result = preview_filter("Exclude", "Subject", "contains", "invoice", account=account)
+	rows = {r["subject"]: r for r in result["rows"]}
+	assert result["checked"] == 3 and result["would_change"] == 1
+	assert rows["Invoice 7"]["new_status"] == "Skipped" and "this filter" in rows["Invoice 7"]["new_reason"]
+	assert rows["Lunch?"]["new_status"] == "Filed"
+	assert rows["Invoice digest"]["new_status"] == "Skipped" and not rows["Invoice digest"]["changes"]
+	assert {r.subject: r.status for r in synced(account)} == before  # nothing changed
+
+	with pytest.raises(frappe.ValidationError, match="regular expression"):
+		preview_filter("Exclude", "Subject", "regex", "([", account=account)
