@@ -66,3 +66,29 @@ def is_due(
 	if last_sync and now - last_sync < timedelta(minutes=minutes) - timedelta(seconds=20):
 		return False, "synced recently"
 	return True, "due"
+
+
+def health(
+	status: str,
+	consecutive_failures: int,
+	last_success: datetime | None,
+	frequency: str,
+	now: datetime,
+	last_error: str = "",
+	fix: str = "",
+) -> tuple[str, str, str]:
+	"""(light, reason, what to do) for an account: green, yellow or red, as the account cards show it."""
+	if status == "Disconnected":
+		return "red", "Disconnected.", "Connect the account again to resume syncing."
+	if status == "Error":
+		return "red", last_error or "Automatic sync stopped after repeated failures.", fix or "Fix the cause, then click Sync Now."
+	if status in ("Draft", "Paused"):
+		return "yellow", f"{status}: not syncing.", "Set the status to Active to start syncing."
+	if consecutive_failures:
+		return "yellow", last_error or "The last sync failed.", fix or "It will be tried again after the cool-off."
+	minutes = FREQUENCY_MINUTES.get(frequency)
+	if last_success is None:
+		return "yellow", "Not synced yet.", "Click Sync Now, or wait for the scheduler."
+	if minutes and now - last_success > timedelta(minutes=max(3 * minutes, 30)):
+		return "yellow", f"No successful sync since {last_success:%Y-%m-%d %H:%M}.", "Check that the scheduler and workers are running."
+	return "green", "Healthy.", ""

@@ -14,7 +14,7 @@ from email_sync.engine.model import Address, Message
 from email_sync.providers import FetchedMessage
 from email_sync.sync.context import load_settings
 from email_sync.sync.issues import IssueRouter
-from email_sync.sync.writer import Item, LINK_FIELDS, _link_rows
+from email_sync.sync.writer import LINK_FIELDS, Item, timeline_links
 
 REVIEWABLE = ("Needs Review", "Filed")
 
@@ -164,7 +164,8 @@ def _file(row, contacts: list[str], customers: list[str], reason: str) -> Plan:
 	if row.communication:
 		now, user = frappe.utils.now_datetime(), frappe.session.user
 		frappe.db.bulk_insert(
-			"Communication Link", LINK_FIELDS, list(_link_rows(row.communication, plan, now, user)), ignore_duplicates=True
+			"Communication Link", LINK_FIELDS, timeline_links(row.account, row.communication, plan, now, user),
+			ignore_duplicates=True,
 		)
 		frappe.db.set_value("Communication", row.communication, "status", "Linked", update_modified=False)
 	frappe.db.set_value(

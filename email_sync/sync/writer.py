@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import frappe
-from frappe.utils import escape_html, now_datetime
+from frappe.utils import now_datetime
 from frappe.utils.data import convert_utc_to_system_timezone
-from frappe.utils.html_utils import sanitize_html
 
 from email_sync.engine import ERROR, FILED, NEEDS_REVIEW, OUTBOUND, Plan
+from email_sync.engine.sanitize import sanitize_email_html, text_to_html
 from email_sync.providers import FetchedMessage
 
 STANDARD = ("name", "creation", "modified", "modified_by", "owner", "docstatus", "idx")
@@ -145,7 +145,7 @@ def _insert(account: str, items: list[Item], snippet_length: int) -> None:
 	frappe.db.bulk_insert(
 		"Communication Link",
 		LINK_FIELDS,
-		[row for name, item in communications.items() for row in _link_rows(name, item.plan, now, user)],
+		[row for name, item in communications.items() for row in timeline_links(account, name, item.plan, now, user)],
 		ignore_duplicates=True,
 	)
 	frappe.db.bulk_insert(
@@ -216,6 +216,16 @@ def _communication_row(name: str, item: Item, now, user: str) -> tuple:
 	)  # fmt: skip
 
 
+def timeline_links(account: str, communication: str, plan: Plan, now, user: str) -> list[tuple]:
+	"""Communication Link rows putting the email on its Contacts' and Customers' timelines.
+
+	None for a private account: Frappe's timeline shows every linked email to whoever may read the
+	Customer, so private emails are reached only through the Emails section, which checks the account."""
+	if not frappe.db.get_value("Email Sync Account", account, "shared", cache=True):
+		return []
+	return list(_link_rows(communication, plan, now, user))
+
+
 def _link_rows(communication: str, plan: Plan, now, user: str):
 	links = [("Contact", c) for c in plan.contacts] + [("Customer", c) for c in plan.customers]
 	for idx, (doctype, link) in enumerate(links, start=1):
@@ -260,10 +270,10 @@ def _synced_row(account: str, item: Item, now, user: str, snippet_length: int) -
 
 
 def _content(message) -> str:
-	# Communication.content is rendered as HTML in the desk: never store a sender's HTML unsanitised.
+	# Communication.content is rendered as HTML in the desk's timeline: never store a sender's HTML as sent.
 	if message.html:
-		return sanitize_html(message.html, linkify=False)
-	return escape_html(message.text).replace("\n", "<br>")
+		return sanitize_email_html(message.html)[0]
+	return text_to_html(message.text)
 
 
 def _local_time(utc):

@@ -59,3 +59,22 @@ def test_bad_skip_times_are_refused_clearly(bad):
 		parse_skip_times(bad)
 	due, why = is_due(NOW, "Real-time", None, skip_times=bad)
 	assert not due and "cannot be read" in why
+
+
+@pytest.mark.parametrize(
+	"status,failures,last_ok,light",
+	[
+		("Active", 0, NOW - timedelta(minutes=2), "green"),
+		("Active", 1, NOW - timedelta(minutes=2), "yellow"),
+		("Active", 0, None, "yellow"),
+		("Active", 0, NOW - timedelta(hours=5), "yellow"),  # stalled: scheduler or workers down
+		("Error", 3, NOW - timedelta(days=1), "red"),
+		("Disconnected", 0, None, "red"),
+		("Paused", 0, NOW, "yellow"),
+	],
+)
+def test_health_light(status, failures, last_ok, light):
+	from email_sync.engine.schedule import health
+
+	color, reason, _fix = health(status, failures, last_ok, "Every 5 minutes", NOW, "boom", "do this")
+	assert color == light and reason

@@ -1,0 +1,162 @@
+"""What the desk shows: the Emails section of Customer and Contact, one email's safe view, the Email Sync page.
+
+Read-only methods, each checking that the caller may see what it asks for.
+"""
+
+from __future__ import annotations
+
+import frappe
+from frappe import _
+from frappe.utils import now_datetime
+
+from email_sync.engine.sanitize import sanitize_email_html
+from email_sync.engine.schedule import health
+
+PARTIES = ("Customer", "Contact")
+
+
+def is_admin(user: str | None = None) -> bool:
+	return "System Manager" in frappe.get_roles(user or frappe.session.user)
+
+
+def visible_accounts() -> tuple[list[str], list[str]]:
+	"""(shared accounts, private accounts this user may see: their own, or all for administrators)."""
+	rows = frappe.get_all("Email Sync Account", fields=["name", "shared", "account_owner"])
+	shared = [r.name for r in rows if r.shared]
+	private = [r.name for r in rows if not r.shared and (is_admin() or r.account_owner == frappe.session.user)]
+	return shared, private
+
+
+@frappe.whitelist()
+def party_emails(doctype: str, name: str, start: int = 0, page_length: int = 20) -> dict:
+	"""Every email with this Customer or Contact, newest first, paged: the form's Emails section."""
+	if doctype not in PARTIES:
+		frappe.throw(_("Emails are listed for Customers and Contacts only."))
+	frappe.get_doc(doctype, name).check_permission("read")
+	start, page_length = max(int(start or 0), 0), min(max(int(page_length or 20), 1), 100)
+	_shared, private = visible_accounts()
+	params = {"doctype": doctype, "name": name, "private": private or ["-"], "line": f"%\n{name}\n%"}
+	field = "matched_customers" if doctype == "Customer" else "matched_contacts"
+	rows = frappe.db.sql(
+		f"""select c.name, c.subject, c.sender, c.sender_full_name, c.recipients, c.cc, c.communication_date,
+			c.sent_or_received, c.has_attachment, c.reference_doctype, c.reference_name
+		from `tabCommunication` c
+		where c.communication_type = 'Communication' and c.communication_medium = 'Email' and (
+			c.name in (select parent from `tabCommunication Link`
+				where link_doctype = %(doctype)s and link_name = %(name)s and parenttype = 'Communication')
+			or c.name in (select communication from `tabSynced Email`
+				where account in %(private)s and status = 'Filed'
+				and concat('\n', {field}, '\n') like %(line)s))
+		order by c.communication_date desc
+		limit {int(start)}, {int(page_length) + 1}""",
+		params,
+		as_dict=True,
+	)
+	more = len(rows) > page_length
+	rows = rows[:page_length]
+	_add_sync_details(rows)
+	return {"emails": rows, "more": more, "start": start}
+
+
+def _add_sync_details(rows: list[dict]) -> None:
+	if not rows:
+		return
+	synced = frappe.db.sql(
+		"""select se.communication, se.snippet, se.attachment_count, se.account, a.provider
+		from `tabSynced Email` se join `tabEmail Sync Account` a on a.name = se.account
+		where se.communication in %(names)s order by se.creation""",
+		{"names": [r.name for r in rows]},
+		as_dict=True,
+	)
+	by_comm = {}
+	for s in synced:
+		by_comm.setdefault(s.communication, s)
+	for row in rows:
+		s = by_comm.get(row.name)
+		row.source = s.provider if s else "ERPNext"  # not synced: sent or received by ERPNext itself
+		row.snippet = s.snippet if s else ""
+		row.attachment_count = s.attachment_count if s else int(row.has_attachment or 0)
+		row.account = s.account if s else None
+		row.direction = "out" if row.sent_or_received == "Sent" else "in"
+
+
+@frappe.whitelist()
+def email_view(communication: str) -> dict:
+	"""One email for reading: its sanitised HTML with remote images held back, and its headers."""
+	doc = frappe.get_doc("Communication", communication)
+	if not _may_read(doc):
+		raise frappe.PermissionError(_("You may not read this email."))
+	# Sanitised again whatever its origin (mail sent from ERPNext too); the view renders it in a sandboxed frame.
+	html, blocked = sanitize_email_html(doc.content or "")
+	return {
+		"subject": doc.subject,
+		"sender": doc.sender,
+		"sender_full_name": doc.sender_full_name,
+		"recipients": doc.recipients,
+		"cc": doc.cc,
+		"date": doc.communication_date,
+		"direction": "out" if doc.sent_or_received == "Sent" else "in",
+		"html": html,
+		"remote_images": blocked,
+		"reference_doctype": doc.reference_doctype,
+		"reference_name": doc.reference_name,
+	}
+
+
+def _may_read(doc) -> bool:
+	accounts = frappe.get_all("Synced Email", filters={"communication": doc.name}, pluck="account")
+	if accounts:
+		shared, private = visible_accounts()
+		if not set(accounts) & set(shared + private):
+			return False
+	if doc.has_permission("read"):
+		return True
+	links = frappe.get_all(
+		"Communication Link", filters={"parent": doc.name}, fields=["link_doctype", "link_name"]
+	)
+	return any(
+		frappe.has_permission(link.link_doctype, "read", link.link_name) for link in links if link.link_doctype in PARTIES
+	) or bool(accounts and is_admin())
+
+
+@frappe.whitelist()
+def dashboard(limit: int = 20) -> dict:
+	"""Everything the Email Sync page shows, in one call."""
+	frappe.only_for("System Manager")
+	limit = min(int(limit or 20), 200)
+	now = now_datetime()
+	accounts = frappe.get_all(
+		"Email Sync Account",
+		fields=[
+			"name", "provider", "email_address", "status", "frequency", "last_sync", "last_success",
+			"emails_synced", "error_count", "consecutive_failures", "last_error", "last_error_fix", "shared",
+		],
+		order_by="email_address asc",
+	)  # fmt: skip
+	for a in accounts:
+		a.health, a.health_reason, a.health_fix = health(
+			a.status, a.consecutive_failures or 0, a.last_success, a.frequency, now, a.last_error or "", a.last_error_fix or ""
+		)
+	fields = [
+		"name", "account", "status", "direction", "subject", "sender", "sender_name", "email_date", "reason",
+		"decision_rule", "confidence", "matched_customers", "communication", "issue", "attachment_count",
+	]  # fmt: skip
+	recent = frappe.get_all("Synced Email", fields=fields, order_by="creation desc", limit=limit)
+	review = frappe.get_all(
+		"Synced Email", filters={"status": "Needs Review"}, fields=fields, order_by="creation desc", limit=limit
+	)
+	log = frappe.get_all(
+		"Email Sync Log",
+		fields=["name", "account", "status", "triggered_by", "started", "duration", "fetched", "filed",
+			"skipped", "needs_review", "failed", "error", "fix"],
+		order_by="started desc",
+		limit=limit,
+	)  # fmt: skip
+	return {
+		"accounts": accounts,
+		"recent": recent,
+		"needs_review": review,
+		"needs_review_count": frappe.db.count("Synced Email", {"status": "Needs Review"}),
+		"log": log,
+		"connected": any(a.health != "red" and a.status == "Active" for a in accounts),
+	}
