@@ -6,6 +6,13 @@ app_email = "developers@email-sync.invalid"
 app_license = "MIT"
 required_apps = ["frappe/erpnext"]  # org/repo form: resolved without asking GitHub
 
+# Served with the form and the page themselves: nothing here needs an asset build.
+doctype_js = {
+	"Customer": ["public/js/emails_section.js", "public/js/party_emails.js"],
+	"Contact": ["public/js/emails_section.js", "public/js/party_emails.js"],
+}
+page_js = {"email-sync": "public/js/emails_section.js"}
+
 after_install = "email_sync.install.after_install"
 before_uninstall = "email_sync.install.before_uninstall"
 after_migrate = "email_sync.install.after_migrate"

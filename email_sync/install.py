@@ -7,8 +7,15 @@ from email_sync.engine.priority import DEFAULT_TABLE
 
 DEFAULT_SETTINGS = {"unmatched_action": "Needs Review", "skip_auto_submitted": 1, "snippet_length": 200}
 
+# A last tab listing every email with the party (drawn by public/js/emails_section.js).
+EMAILS_TAB = [
+	{"fieldname": "email_sync_emails_tab", "label": "Emails", "fieldtype": "Tab Break"},
+	{"fieldname": "email_sync_emails", "label": "Emails", "fieldtype": "HTML", "insert_after": "email_sync_emails_tab"},
+]
+
 CUSTOM_FIELDS = {
 	"Customer": [
+		*EMAILS_TAB,
 		{
 			"fieldname": "email_sync_domains",
 			"label": "Email Domains",
@@ -39,6 +46,7 @@ CUSTOM_FIELDS = {
 		},
 	],
 	"Contact": [
+		*EMAILS_TAB,
 		{
 			"fieldname": "email_sync_created",
 			"label": "Created by Email Sync",
@@ -74,7 +82,17 @@ def before_uninstall():
 
 
 def add_custom_fields():
-	create_custom_fields(CUSTOM_FIELDS, ignore_validate=True)
+	fields = {doctype: [dict(f) for f in rows] for doctype, rows in CUSTOM_FIELDS.items()}
+	for doctype, rows in fields.items():
+		for field in rows:
+			if field["fieldname"] == "email_sync_emails_tab":
+				field["insert_after"] = _last_field(doctype)
+	create_custom_fields(fields, ignore_validate=True)
+
+
+def _last_field(doctype: str) -> str:
+	standard = [f.fieldname for f in frappe.get_meta(doctype).fields if not f.fieldname.startswith("email_sync_")]
+	return standard[-1]
 
 
 def remove_custom_fields():

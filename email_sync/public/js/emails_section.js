@@ -1,0 +1,128 @@
+// Email Sync: the Emails list of a Customer or Contact, and a safe viewer for one email.
+// Loaded through the doctype_js and page_js hooks, so it needs no asset build.
+
+window.email_sync = window.email_sync || {};
+
+email_sync.SOURCE_BADGES = {
+	Gmail: { label: "Gmail", color: "red" },
+	Microsoft: { label: "Outlook", color: "blue" },
+	IMAP: { label: "IMAP", color: "gray" },
+	ERPNext: { label: "ERPNext", color: "green" },
+};
+
+email_sync.badge = (source) => {
+	const b = email_sync.SOURCE_BADGES[source] || { label: source || "", color: "gray" };
+	return `<span class="indicator-pill ${b.color} email-sync-source">${frappe.utils.escape_html(b.label)}</span>`;
+};
+
+email_sync.direction_arrow = (direction) =>
+	direction === "out"
+		? `<span class="email-sync-arrow out" title="${__("Sent")}" style="color: var(--green-600)">&#8593;</span>`
+		: `<span class="email-sync-arrow in" title="${__("Received")}" style="color: var(--blue-600)">&#8595;</span>`;
+
+email_sync.EmailsSection = class {
+	constructor(frm, wrapper) {
+		this.frm = frm;
+		this.$wrapper = $(wrapper);
+		this.page_length = 20;
+	}
+
+	refresh() {
+		if (this.frm.is_new()) {
+			this.$wrapper.html(`<p class="text-muted">${__("Save to see emails.")}</p>`);
+			return;
+		}
+		this.start = 0;
+		this.$wrapper.html(`<div class="email-sync-emails"><div class="list"></div>
+			<button class="btn btn-xs btn-default more hidden">${__("Older emails")}</button></div>`);
+		this.$wrapper.find(".more").on("click", () => this.load());
+		this.load();
+	}
+
+	load() {
+		frappe
+			.xcall("email_sync.desk.party_emails", {
+				doctype: this.frm.doctype,
+				name: this.frm.doc.name,
+				start: this.start,
+				page_length: this.page_length,
+			})
+			.then((r) => {
+				const $list = this.$wrapper.find(".list");
+				if (!r.emails.length && !this.start) {
+					$list.html(`<p class="text-muted">${__("No emails yet.")}</p>`);
+				}
+				r.emails.forEach((email) => $list.append(this.row(email)));
+				this.start += r.emails.length;
+				this.$wrapper.find(".more").toggleClass("hidden", !r.more);
+			});
+	}
+
+	row(email) {
+		const esc = frappe.utils.escape_html;
+		const who = email.direction === "out" ? __("To {0}", [email.recipients || ""]) : email.sender_full_name || email.sender;
+		const issue = email.reference_doctype === "Issue"
+			? `<a class="email-sync-issue" href="/app/issue/${encodeURIComponent(email.reference_name)}">${esc(email.reference_name)}</a>`
+			: "";
+		const clip = email.attachment_count ? `<span class="email-sync-attachment" title="${__("Attachments")}">&#128206; ${email.attachment_count}</span>` : "";
+		const $row = $(`<div class="email-sync-row" data-name="${esc(email.name)}"
+				style="display:flex; gap:10px; padding:8px 4px; border-bottom:1px solid var(--border-color); cursor:pointer">
+			<div style="width:18px; font-size:16px">${email_sync.direction_arrow(email.direction)}</div>
+			<div style="flex:1; min-width:0">
+				<div style="display:flex; gap:8px; align-items:center">
+					<b class="ellipsis">${esc(email.subject || __("(no subject)"))}</b> ${email_sync.badge(email.source)} ${clip} ${issue}
+					<span class="text-muted small" style="margin-left:auto; white-space:nowrap">${frappe.datetime.str_to_user(email.communication_date)}</span>
+				</div>
+				<div class="text-muted small ellipsis">${esc(who)}</div>
+				<div class="small ellipsis">${esc(email.snippet || "")}</div>
+			</div></div>`);
+		$row.on("click", (e) => {
+			if ($(e.target).closest("a").length) return;
+			email_sync.open_email(email.name);
+		});
+		return $row;
+	}
+};
+
+// The email in a sandboxed frame (no scripts, no forms, no same-origin), remote images off until asked.
+email_sync.open_email = (communication) => {
+	frappe.xcall("email_sync.desk.email_view", { communication }).then((email) => {
+		const esc = frappe.utils.escape_html;
+		const dialog = new frappe.ui.Dialog({ title: email.subject || __("(no subject)"), size: "large" });
+		const render = (images) => {
+			let html = email.html || "";
+			if (images) html = html.replace(/data-remote-src=/g, "src=");
+			const policy = `default-src 'none'; style-src 'unsafe-inline'; img-src data: cid:${images ? " https: http:" : ""}`;
+			const doc = `<!doctype html><html><head><meta charset="utf-8">
+				<meta http-equiv="Content-Security-Policy" content="${policy}">
+				<base target="_blank"><style>body{font-family:sans-serif;font-size:14px;margin:8px}</style></head>
+				<body>${html}</body></html>`;
+			const frame = document.createElement("iframe");
+			frame.setAttribute("sandbox", "allow-popups allow-popups-to-escape-sandbox");
+			frame.setAttribute("referrerpolicy", "no-referrer");
+			frame.className = "email-sync-frame";
+			frame.style.cssText = "width:100%; min-height:420px; border:1px solid var(--border-color); border-radius:6px";
+			frame.srcdoc = doc;
+			dialog.$body.find(".email-sync-body").empty().append(frame);
+		};
+		dialog.$body.html(`
+			<div class="small text-muted" style="margin-bottom:8px">
+				${email_sync.direction_arrow(email.direction)}
+				<b>${esc(email.sender_full_name || "")}</b> &lt;${esc(email.sender || "")}&gt;
+				&rarr; ${esc(email.recipients || "")}${email.cc ? ` &middot; cc ${esc(email.cc)}` : ""}
+				&middot; ${frappe.datetime.str_to_user(email.date)}
+				${email.reference_doctype ? ` &middot; <a href="/app/${frappe.router.slug(email.reference_doctype)}/${encodeURIComponent(email.reference_name)}">${esc(email.reference_name)}</a>` : ""}
+			</div>
+			<div class="email-sync-images ${email.remote_images ? "" : "hidden"}" style="margin-bottom:8px">
+				<span class="text-muted small">${__("{0} remote images are blocked to protect your privacy.", [email.remote_images])}</span>
+				<button class="btn btn-xs btn-default show-images">${__("Show images")}</button>
+			</div>
+			<div class="email-sync-body"></div>`);
+		dialog.$body.find(".show-images").on("click", () => {
+			render(true);
+			dialog.$body.find(".email-sync-images").addClass("hidden");
+		});
+		render(false);
+		dialog.show();
+	});
+};

@@ -1,0 +1,11 @@
+// The Emails tab of Customer and Contact (its HTML field is added by Email Sync's install).
+["Customer", "Contact"].forEach((doctype) => {
+	frappe.ui.form.on(doctype, {
+		refresh(frm) {
+			const field = frm.fields_dict.email_sync_emails;
+			if (!field) return;
+			frm.__email_sync_emails = new email_sync.EmailsSection(frm, field.$wrapper);
+			frm.__email_sync_emails.refresh();
+		},
+	});
+});
