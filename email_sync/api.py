@@ -30,18 +30,47 @@ def sync_all() -> dict:
 
 
 @frappe.whitelist(methods=["POST"])
-def test_connection(account: str) -> dict:
-	"""Connect and list folders; on failure say what is wrong and what to do, in the user's words."""
+def test_connection(account: str, preview: int = 5) -> dict:
+	"""Connect and list folders; on failure say what is wrong and what to do, in the user's words.
+
+	With `preview`, also read the next few messages the sync would take and say what it would do with
+	each (nothing is written, the cursor does not move)."""
 	doc = _account_for(account, "write")
 	try:
 		result = provider_for(doc).test()
+		sample = _preview(doc, int(preview or 0)) if result.ok and int(preview or 0) else []
 	except ProviderError as e:
-		return {"ok": False, "message": f"{e.message} {e.fix}", "folders": []}
+		return {"ok": False, "message": f"{e.message} {e.fix}", "folders": [], "preview": []}
 	return {
 		"ok": result.ok,
 		"message": result.message,
 		"folders": [{"name": f.name, "role": f.role} for f in result.folders if f.selectable],
+		"preview": sample,
 	}
+
+
+def _preview(doc, count: int) -> list[dict]:
+	from email_sync.engine import parse_message, plan_messages
+	from email_sync.sync.context import account_config, load_context, load_cursor
+
+	config = account_config(doc)
+	config.batch_size = min(count, 20)
+	context = load_context(doc, config)
+	with provider_for(doc, config) as provider:
+		batch = next(iter(provider.fetch(load_cursor(doc))), None)
+	if batch is None:
+		return []
+	plans = plan_messages(((parse_message(m.raw), m.from_sent_folder) for m in batch.messages[:count]), context)
+	return [
+		{
+			"from": p.message.sender.email if p.message.sender else "",
+			"subject": p.message.subject,
+			"date": p.message.date,
+			"status": p.status,
+			"reason": p.reason,
+		}
+		for p in plans
+	]
 
 
 @frappe.whitelist(methods=["POST"])

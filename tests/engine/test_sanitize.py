@@ -48,6 +48,12 @@ def test_remote_images_are_held_back_and_counted():
 	assert 'src="cid:logo@x"' in safe and 'src="data:image/png;base64,' in safe
 
 
+def test_sanitising_twice_changes_nothing():
+	once, remote = sanitize_email_html('<p style="color: red">x</p><img src="https://t.example/p.gif"><a href="https://a.example">a</a>')
+	twice, remote_again = sanitize_email_html(once)
+	assert twice == once and remote == remote_again == 1
+
+
 def test_ordinary_email_keeps_its_look():
 	html = (
 		'<html><head><title>t</title><style>p{}</style></head><body>'

@@ -95,6 +95,7 @@ const email_sync_account = {
 			title: __("Connected: choose folders to sync"),
 			fields: [
 				{ fieldtype: "HTML", options: `<p class="text-success">${frappe.utils.escape_html(result.message)}</p>` },
+				{ fieldtype: "HTML", options: email_sync_account.preview_table(result.preview || []) },
 				{
 					fieldname: "folders",
 					fieldtype: "MultiCheck",
@@ -119,6 +120,17 @@ const email_sync_account = {
 			},
 		});
 		dialog.show();
+	},
+
+	preview_table(rows) {
+		if (!rows.length) return `<p class="text-muted">${__("No new messages to sync right now.")}</p>`;
+		const esc = frappe.utils.escape_html;
+		const color = { Filed: "green", Skipped: "gray", "Needs Review": "orange", Error: "red" };
+		return `<p><b>${__("The next messages the sync would take, and what it would do:")}</b></p>
+			<table class="table table-sm"><thead><tr><th>${__("From")}</th><th>${__("Subject")}</th><th>${__("Decision")}</th></tr></thead><tbody>
+			${rows.map((r) => `<tr><td>${esc(r.from)}</td><td>${esc(r.subject)}</td>
+				<td><span class="indicator-pill ${color[r.status] || "gray"}">${esc(__(r.status))}</span>
+				<div class="small text-muted">${esc(r.reason)}</div></td></tr>`).join("")}</tbody></table>`;
 	},
 
 	show_health(frm) {
