@@ -3,14 +3,15 @@
 No scripts, event handlers, forms, frames, styles sheets or base/meta/link tags; links only to http(s) and
 mailto; inline styles only for harmless properties, never with url(); remote images held back as
 `data-remote-src` (a tracking pixel reports nothing until the reader asks to see images).
-Built on the standard library's HTML parser, so it never raises on broken markup.
+A regular-expression tokenizer feeds it (several times faster than html.parser on real mail), and
+everything is rebuilt from the allowlist and escaped, so it never raises and never passes markup through.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from html import escape
-from html.parser import HTMLParser
+from html import escape, unescape
 
 ALLOWED_TAGS = frozenset(
 	"a abbr b bdi bdo blockquote br caption center cite code col colgroup dd del details dfn div dl dt em "
@@ -20,7 +21,7 @@ ALLOWED_TAGS = frozenset(
 VOID_TAGS = frozenset({"br", "hr", "img", "col"})
 # Everything inside these goes, text included.
 DROP_CONTENT = frozenset(
-	"script style head title template noscript iframe frame frameset object embed applet svg math "
+	"script style title template noscript iframe frame frameset object embed applet svg math "
 	"textarea select option button form xml".split()
 )
 ALLOWED_ATTRIBUTES = frozenset(
@@ -42,12 +43,7 @@ _SAFE_HREF = re.compile(r"^\s*(https?:|mailto:|#)", re.I)
 def sanitize_email_html(html: str) -> tuple[str, int]:
 	"""(safe HTML, number of remote images held back)."""
 	cleaner = _Cleaner()
-	try:
-		cleaner.feed(html or "")
-		cleaner.close()
-	except Exception:  # HTMLParser is lenient; keep what was cleaned so far rather than fail
-		pass
-	cleaner.close_open_tags()
+	cleaner.feed(html or "")
 	return "".join(cleaner.out), cleaner.remote_images
 
 
@@ -55,31 +51,71 @@ def text_to_html(text: str) -> str:
 	return escape(text or "").replace("\n", "<br>")
 
 
-class _Cleaner(HTMLParser):
+# A tokenizer, not a validator: everything it yields is rebuilt from the allowlist and escaped, so markup it
+# reads differently from a browser can lose content but never smuggle any through.
+_TOKEN = re.compile(
+	r"<!--.*?(?:-->|$)|<![^>]*>?|<\?[^>]*>?|<(/?)([a-zA-Z][^\s/>]*)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>|[^<]+|<",
+	re.S,
+)
+_ATTRIBUTE = re.compile(r"""([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
+RAW_TEXT = frozenset("script style textarea title xmp iframe noembed noframes noscript plaintext template".split())
+
+
+@functools.cache
+def _raw_text_end(tag: str) -> re.Pattern:
+	return re.compile(rf"</{re.escape(tag)}\s*>", re.I)
+
+
+class _Cleaner:
 	def __init__(self):
-		super().__init__(convert_charrefs=True)
 		self.out: list[str] = []
 		self.open: list[str] = []
 		self.dropping = 0
 		self.remote_images = 0
 
-	def handle_starttag(self, tag, attrs):
+	def feed(self, html: str) -> None:
+		position, length = 0, len(html)
+		while position < length:
+			token = _TOKEN.match(html, position)
+			position = token.end()
+			tag = token.group(2)
+			if tag is None:
+				text = token.group(0)
+				if not text.startswith(("<!", "<?")) or text == "<":
+					self._text(text)
+				continue
+			tag = tag.lower()
+			if token.group(1):
+				self._end(tag)
+				continue
+			if tag in RAW_TEXT:  # its content is not markup: skip to its end tag, whatever is inside
+				close = _raw_text_end(tag).search(html, position)
+				position = close.end() if close else length
+				continue
+			attrs = [
+				(m.group(1).lower(), unescape(next((g for g in m.group(2, 3, 4) if g is not None), "")))
+				for m in _ATTRIBUTE.finditer(token.group(3) or "")
+			]
+			self._start(tag, attrs, token.group(3).rstrip().endswith("/"))
+		while self.open:
+			self.out.append(f"</{self.open.pop()}>")
+
+	def _text(self, text: str) -> None:
+		if not self.dropping:
+			self.out.append(escape(unescape(text), quote=False))
+
+	def _start(self, tag: str, attrs, self_closing: bool) -> None:
 		if tag in DROP_CONTENT:
-			if tag not in VOID_TAGS:
+			if not self_closing and tag not in VOID_TAGS:
 				self.dropping += 1
 			return
 		if self.dropping or tag not in ALLOWED_TAGS:
 			return
 		self.out.append(f"<{tag}{self._attributes(tag, attrs)}>")
-		if tag not in VOID_TAGS:
+		if tag not in VOID_TAGS and not self_closing:
 			self.open.append(tag)
 
-	def handle_startendtag(self, tag, attrs):
-		if tag in DROP_CONTENT or self.dropping or tag not in ALLOWED_TAGS:
-			return
-		self.out.append(f"<{tag}{self._attributes(tag, attrs)}>")
-
-	def handle_endtag(self, tag):
+	def _end(self, tag: str) -> None:
 		if tag in DROP_CONTENT:
 			self.dropping = max(0, self.dropping - 1)
 			return
@@ -90,14 +126,6 @@ class _Cleaner(HTMLParser):
 			self.out.append(f"</{inner}>")
 			if inner == tag:
 				break
-
-	def handle_data(self, data):
-		if not self.dropping:
-			self.out.append(escape(data, quote=False))
-
-	def close_open_tags(self):
-		while self.open:
-			self.out.append(f"</{self.open.pop()}>")
 
 	def _attributes(self, tag: str, attrs) -> str:
 		kept, extra = [], []

@@ -36,6 +36,9 @@ class IssueRouter:
 			return
 		known = self._issues_by_message_id(filed)
 		for item in sorted(filed, key=_when):
+			if not self._may_concern_an_issue(item, known):
+				self._notify(item, None, False)
+				continue  # most mail: no savepoint, no query
 			frappe.db.savepoint("email_sync_issue")
 			try:
 				issue = self._route_one(item, known)
@@ -45,6 +48,14 @@ class IssueRouter:
 				continue
 			if issue and item.plan.message.message_id:
 				known[item.plan.message.message_id] = issue
+
+	def _may_concern_an_issue(self, item: Item, known: dict[str, str]) -> bool:
+		message = item.plan.message
+		return (
+			self._wants_new_issue(item)
+			or any(m in known for m in thread_message_ids(message))
+			or bool(ticket_references(message.subject))
+		)
 
 	def _route_one(self, item: Item, known: dict[str, str]) -> str | None:
 		issue = self._existing_issue(item, known)

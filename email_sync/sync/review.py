@@ -14,7 +14,7 @@ from email_sync.engine.model import Address, Message
 from email_sync.providers import FetchedMessage
 from email_sync.sync.context import load_settings
 from email_sync.sync.issues import IssueRouter
-from email_sync.sync.writer import LINK_FIELDS, Item, timeline_links
+from email_sync.sync.writer import LINK_FIELDS, Item, insert_ignore, timeline_links
 
 REVIEWABLE = ("Needs Review", "Filed")
 
@@ -163,10 +163,8 @@ def _file(row, contacts: list[str], customers: list[str], reason: str) -> Plan:
 	plan = _plan(row, FILED, reason, contacts, customers)
 	if row.communication:
 		now, user = frappe.utils.now_datetime(), frappe.session.user
-		frappe.db.bulk_insert(
-			"Communication Link", LINK_FIELDS, timeline_links(row.account, row.communication, plan, now, user),
-			ignore_duplicates=True,
-		)
+		shared = bool(frappe.db.get_value("Email Sync Account", row.account, "shared"))
+		insert_ignore("Communication Link", LINK_FIELDS, timeline_links(row.communication, plan, now, user, shared))
 		frappe.db.set_value("Communication", row.communication, "status", "Linked", update_modified=False)
 	frappe.db.set_value(
 		"Synced Email",

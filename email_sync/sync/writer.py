@@ -131,29 +131,49 @@ def _insert(account: str, items: list[Item], snippet_length: int) -> None:
 	now = now_datetime()
 	user = frappe.session.user
 	filed = [item for item in items if item.plan.status == FILED]
+	shared = bool(frappe.db.get_value("Email Sync Account", account, "shared"))
 	_create_contacts(filed)
 	# Emails waiting for review get their Communication too (with no links yet), so that assigning one to a
 	# Customer later files it completely, body included.
 	communications = {communication_name(i.plan.message.key): i for i in items if i.plan.status in KEPT}
 
-	frappe.db.bulk_insert(
+	insert_ignore(
 		"Communication",
 		COMMUNICATION_FIELDS,
 		[_communication_row(name, item, now, user) for name, item in communications.items()],
-		ignore_duplicates=True,  # filed already from another mailbox: that Communication stands
-	)
-	frappe.db.bulk_insert(
+	)  # a Communication filed already from another mailbox stands
+	insert_ignore(
 		"Communication Link",
 		LINK_FIELDS,
-		[row for name, item in communications.items() for row in timeline_links(account, name, item.plan, now, user)],
-		ignore_duplicates=True,
+		[row for name, item in communications.items() for row in timeline_links(name, item.plan, now, user, shared)],
 	)
-	frappe.db.bulk_insert(
-		"Synced Email",
-		SYNCED_FIELDS,
-		[_synced_row(account, item, now, user, snippet_length) for item in items],
-		ignore_duplicates=True,
+	insert_ignore(
+		"Synced Email", SYNCED_FIELDS, [_synced_row(account, item, now, user, snippet_length) for item in items]
 	)
+
+
+STATEMENT_BYTES = 4 * 1024 * 1024  # well under MariaDB's max_allowed_packet
+
+
+def insert_ignore(doctype: str, fields: tuple[str, ...], rows: list[tuple]) -> None:
+	"""Many rows in a few INSERT IGNORE statements. Plain SQL with placeholders: building the same statement
+	with the query builder costs more than the database's work on it."""
+	if not rows:
+		return
+	if frappe.db.db_type != "mariadb":
+		frappe.db.bulk_insert(doctype, fields, rows, ignore_duplicates=True)
+		return
+	head = f"insert ignore into `tab{doctype}` ({', '.join(f'`{f}`' for f in fields)}) values "
+	one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+	chunk, size = [], 0
+	for row in rows:
+		chunk.append(row)
+		size += sum(len(v) for v in row if isinstance(v, str))
+		if size >= STATEMENT_BYTES:
+			frappe.db.sql(head + ", ".join([one] * len(chunk)), [v for r in chunk for v in r])
+			chunk, size = [], 0
+	if chunk:
+		frappe.db.sql(head + ", ".join([one] * len(chunk)), [v for r in chunk for v in r])
 
 
 def _create_contacts(filed: list[Item]) -> None:
@@ -216,12 +236,12 @@ def _communication_row(name: str, item: Item, now, user: str) -> tuple:
 	)  # fmt: skip
 
 
-def timeline_links(account: str, communication: str, plan: Plan, now, user: str) -> list[tuple]:
+def timeline_links(communication: str, plan: Plan, now, user: str, shared: bool) -> list[tuple]:
 	"""Communication Link rows putting the email on its Contacts' and Customers' timelines.
 
-	None for a private account: Frappe's timeline shows every linked email to whoever may read the
-	Customer, so private emails are reached only through the Emails section, which checks the account."""
-	if not frappe.db.get_value("Email Sync Account", account, "shared", cache=True):
+	None for a private (not shared) account: Frappe's timeline shows every linked email to whoever may read
+	the Customer, so private emails are reached only through the Emails section, which checks the account."""
+	if not shared:
 		return []
 	return list(_link_rows(communication, plan, now, user))
 

@@ -75,3 +75,13 @@ def test_broken_markup_is_balanced():
 
 def test_text_to_html_escapes():
 	assert text_to_html("a <b>\nc") == "a &lt;b&gt;<br>c"
+
+
+def test_unclosed_head_does_not_swallow_the_body():
+	safe, _ = sanitize_email_html("<html><head><meta charset=utf-8><title>x</title><body><p>kept</p>")
+	assert safe == "<p>kept</p>"
+
+
+def test_entities_and_stray_brackets_survive_as_text():
+	safe, _ = sanitize_email_html("5 < 6 &amp; 7 > 3 &lt;b&gt; <3 <!-- note --> <!DOCTYPE html>")
+	assert safe == "5 &lt; 6 &amp; 7 &gt; 3 &lt;b&gt; &lt;3  "

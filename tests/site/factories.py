@@ -124,3 +124,38 @@ def run_worker_burst(queue: str = "long") -> str:
 	assert result.returncode == 0, result.stderr[-2000:]
 	frappe.db.rollback()  # end this connection's snapshot, to see what the worker committed
 	return result.stdout + result.stderr
+
+
+def wait_for(predicate, seconds: float = 30.0, queue: str = "long"):
+	"""Run queued jobs (with a burst worker; any other worker may take them too) until `predicate()` holds."""
+	import time
+
+	deadline = time.monotonic() + seconds
+	while True:
+		run_worker_burst(queue)
+		value = predicate()
+		if value or time.monotonic() > deadline:
+			return value
+		time.sleep(0.5)
+
+
+def site_user(key: str, *roles: str, password: str | None = None) -> str:
+	"""A user kept from run to run (Frappe throttles creating more than 60 users an hour), with these roles."""
+	email = f"email-sync-test-{key}@ourco.example"
+	if frappe.db.exists("User", email):
+		user = frappe.get_doc("User", email)
+		user.set("roles", [])
+	else:
+		user = frappe.get_doc({"doctype": "User", "email": email, "first_name": key.title(), "send_welcome_email": 0})
+	user.enabled = 1
+	for role in roles:
+		user.append("roles", {"role": role})
+	if password:
+		user.new_password = password
+	frappe.flags.in_import = True  # made once per site, but other suites may have used up the hourly quota
+	try:
+		user.save(ignore_permissions=True)
+	finally:
+		frappe.flags.in_import = False
+	frappe.db.commit()
+	return user.name

@@ -2,16 +2,13 @@
 
 import frappe
 import pytest
-from factories import deliver, mail, make_account, make_contact, make_customer, new_mailbox, synced, unique
+from factories import site_user, deliver, mail, make_account, make_contact, make_customer, new_mailbox, synced, unique
 
 from email_sync.api import test_connection as check_connection
 from email_sync.desk import dashboard, email_view, party_emails
 from email_sync.sync.runner import sync_account
 
 
-def make_user(*roles):
-	return frappe.get_doc({"doctype": "User", "email": f"{unique('u')}@ourco.example", "first_name": "U",
-		"send_welcome_email": 0, "roles": [{"role": r} for r in roles]}).insert(ignore_permissions=True).name
 
 
 @pytest.fixture
@@ -48,7 +45,7 @@ def test_emails_tab_lists_newest_first_with_source_direction_and_paging(dovecot,
 
 
 def test_private_account_emails_show_only_to_owner_and_administrators(dovecot, party):
-	owner, other = make_user("Sales User"), make_user("Sales User")
+	owner, other = site_user("owner", "Sales User"), site_user("other", "Sales User")
 	box = new_mailbox(dovecot)
 	account = make_account(dovecot, box, shared=0, account_owner=owner)
 	deliver(dovecot, box, [mail(f"ana@{party.domain}", box.name, subject="private matter")])
@@ -103,7 +100,7 @@ def test_dashboard_for_administrators_only(dovecot, party):
 	assert card.health == "green" and card.emails_synced == 0
 	assert any(r.account == account and r.subject == "who?" for r in data["needs_review"])
 	assert any(l.account == account for l in data["log"])
-	frappe.set_user(make_user("Sales User"))
+	frappe.set_user(site_user("sales", "Sales User"))
 	with pytest.raises(frappe.PermissionError):
 		dashboard()
 

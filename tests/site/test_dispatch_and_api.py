@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import frappe
 import pytest
-from factories import make_account, new_mailbox, unique
+from factories import make_account, new_mailbox, site_user, unique
 from frappe.utils import now_datetime
 from frappe.utils.background_jobs import get_job
 
@@ -58,10 +58,7 @@ def test_dispatch_enqueues_one_job_per_account(account):
 
 
 def test_sync_now_checks_permission_and_status(account):
-	email = f"{unique('sales')}@ourco.example"
-	user = frappe.get_doc(
-		{"doctype": "User", "email": email, "first_name": "Sales", "send_welcome_email": 0, "roles": [{"role": "Sales User"}]}
-	).insert(ignore_permissions=True)
+	user = frappe._dict(name=site_user("sales", "Sales User"))
 	frappe.set_user(user.name)
 	with pytest.raises(frappe.PermissionError):
 		sync_now(account)

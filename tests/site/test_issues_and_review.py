@@ -2,7 +2,7 @@
 
 import frappe
 import pytest
-from factories import deliver, mail, make_account, make_contact, make_customer, new_mailbox, synced, unique
+from factories import site_user, deliver, mail, make_account, make_contact, make_customer, new_mailbox, synced, unique
 
 from email_sync.api import assign_to_customer, create_customer, create_issues, ignore_senders
 from email_sync.sync.runner import sync_account
@@ -124,8 +124,7 @@ def test_one_open_issue_per_customer(dovecot, party, settings):
 
 
 def test_assignment_rule_assigns_new_issues(dovecot, party):
-	agent = frappe.get_doc({"doctype": "User", "email": f"{unique('agent')}@ourco.example", "first_name": "Agent",
-		"send_welcome_email": 0, "roles": [{"role": "Support Team"}]}).insert(ignore_permissions=True)
+	agent = frappe._dict(name=site_user("agent", "Support Team"))
 	rule = frappe.get_doc({"doctype": "Assignment Rule", "name": unique("Email issues "), "document_type": "Issue",
 		"assign_condition": f"customer == '{party.customer}'", "rule": "Round Robin", "priority": 99,
 		"users": [{"user": agent.name}],

@@ -2,7 +2,7 @@
 
 import frappe
 import pytest
-from factories import deliver, mail, make_account, make_contact, make_customer, new_mailbox, run_worker_burst, synced, unique
+from factories import site_user, deliver, mail, make_account, make_contact, make_customer, new_mailbox, synced, unique, wait_for
 
 from email_sync.api import preview_filter
 from email_sync.sync.runner import sync_account
@@ -10,8 +10,7 @@ from email_sync.sync.runner import sync_account
 
 @pytest.fixture
 def watcher():
-	user = frappe.get_doc({"doctype": "User", "email": f"{unique('lead')}@ourco.example", "first_name": "Lead",
-		"send_welcome_email": 0, "roles": [{"role": "Support Team"}]}).insert(ignore_permissions=True)
+	user = frappe._dict(name=site_user("lead", "Support Team"))
 	settings = frappe.get_single("Email Sync Settings")
 	for event in ("New Issue from Email", "High-Priority Email", "Emails Need Review", "Sync Error"):
 		settings.append("notifications", {"event": event, "user": user.name, "channel": "In-app"})
@@ -24,12 +23,18 @@ def watcher():
 	frappe.db.commit()
 
 
-def notifications_for(user):
-	run_worker_burst("default")  # Notification Logs are made by a background job
-	return frappe.get_all("Notification Log", filters={"for_user": user}, fields=["subject", "document_type"])
+def subjects_for(user, expected: int, since):
+	"""The user's notification subjects since `since`, once `expected` exist (a background job makes them)."""
+
+	def subjects():
+		found = frappe.get_all("Notification Log", filters={"for_user": user, "creation": (">=", since)}, pluck="subject")
+		return found if len(found) >= expected else None
+
+	return wait_for(subjects, queue="default") or []
 
 
 def test_new_issue_high_priority_review_and_errors_are_notified(dovecot, watcher):
+	started = frappe.utils.now_datetime().replace(microsecond=0)
 	domain = f"{unique('acme')}.test"
 	make_contact("Ana", [f"ana@{domain}"], make_customer(f"Acme {domain}"))
 	box = new_mailbox(dovecot)
@@ -39,7 +44,7 @@ def test_new_issue_high_priority_review_and_errors_are_notified(dovecot, watcher
 		mail("who@unknown.test", box.name, subject="hello?"),
 	])
 	sync_account(account)
-	subjects = [n.subject for n in notifications_for(watcher)]
+	subjects = subjects_for(watcher, 3, started)
 	assert any(s.startswith("New Issue") and "Emergency" in s for s in subjects)
 	assert any(s.startswith("High-priority email") for s in subjects)
 	assert any("1 emails synced" in s and "need review" in s for s in subjects)
@@ -47,7 +52,7 @@ def test_new_issue_high_priority_review_and_errors_are_notified(dovecot, watcher
 	frappe.db.set_value("Email Sync Account", account, "imap_port", 1)
 	frappe.db.commit()
 	sync_account(account)
-	assert any(s.startswith(f"Sync of {account} failed") for s in (n.subject for n in notifications_for(watcher)))
+	assert any(s.startswith(f"Sync of {account} failed") for s in subjects_for(watcher, 4, started))
 
 
 def test_preview_shows_what_a_filter_would_do_and_changes_nothing(dovecot):

@@ -237,9 +237,16 @@ def hours_column(fieldname: str, label: str, width: int = 130) -> dict:
 	return {"fieldname": fieldname, "label": label, "fieldtype": "Float", "precision": 2, "width": width}
 
 
+def aligned(columns: list[dict]) -> list[dict]:
+	# The report table right-aligns a column whose first cell is empty (it looks numeric): say it outright.
+	for column in columns:
+		column.setdefault("align", "right" if column["fieldtype"] in ("Int", "Float") else "left")
+	return columns
+
+
 def issue_columns() -> list[dict]:
-	return [
-		{"fieldname": "issue", "label": _("Issue"), "fieldtype": "Link", "options": "Issue", "width": 130},
+	return aligned([
+		{"fieldname": "issue", "label": _("Issue"), "fieldtype": "Link", "options": "Issue", "width": 150},
 		{"fieldname": "subject", "label": _("Subject"), "fieldtype": "Data", "width": 200},
 		{"fieldname": "status", "label": _("Status"), "fieldtype": "Data", "width": 90},
 		{"fieldname": "customer", "label": _("Customer"), "fieldtype": "Link", "options": "Customer", "width": 160},
@@ -255,10 +262,10 @@ def issue_columns() -> list[dict]:
 		{"fieldname": "opening_date", "label": _("Opened"), "fieldtype": "Date", "width": 100},
 		{"fieldname": "first_inbound", "label": _("First Email"), "fieldtype": "Datetime", "width": 160},
 		{"fieldname": "first_reply", "label": _("First Reply"), "fieldtype": "Datetime", "width": 160},
-		hours_column("first_response_hours", _("First Response (h)")),
+		hours_column("first_response_hours", _("First Response (h)"), 150),
 		{"fieldname": "resolution_date", "label": _("Resolved On"), "fieldtype": "Datetime", "width": 160},
-		hours_column("resolution_hours", _("Resolution (h)"), 120),
-	]
+		hours_column("resolution_hours", _("Resolution (h)"), 130),
+	])
 
 
 def group_columns(group_by: str) -> list[dict]:
@@ -280,17 +287,17 @@ def group_columns(group_by: str) -> list[dict]:
 			}
 		],
 	}[group_by]
-	return [
+	return aligned([
 		*key,
 		{"fieldname": "issues", "label": _("Issues"), "fieldtype": "Int", "width": 80},
 		{"fieldname": "replied", "label": _("Replied"), "fieldtype": "Int", "width": 80},
 		{"fieldname": "unreplied", "label": _("Unreplied"), "fieldtype": "Int", "width": 90},
-		hours_column("avg_first_response_hours", _("Avg First Response (h)"), 160),
-		hours_column("median_first_response_hours", _("Median First Response (h)"), 170),
+		hours_column("avg_first_response_hours", _("Avg First Response (h)"), 190),
+		hours_column("median_first_response_hours", _("Median First Response (h)"), 210),
 		{"fieldname": "resolved", "label": _("Resolved"), "fieldtype": "Int", "width": 90},
-		hours_column("avg_resolution_hours", _("Avg Resolution (h)"), 140),
-		hours_column("median_resolution_hours", _("Median Resolution (h)"), 150),
-	]
+		hours_column("avg_resolution_hours", _("Avg Resolution (h)"), 170),
+		hours_column("median_resolution_hours", _("Median Resolution (h)"), 190),
+	])
 
 
 def daily_chart(rows: list[dict]) -> dict | None:
@@ -335,18 +342,15 @@ def summary(rows: list[dict]) -> list[dict]:
 			"value": replied,
 			"label": _("Replied"),
 			"datatype": "Percent",
-			"indicator": "Green" if replied >= 90 else "Orange" if replied >= 50 else "Red",
+			"indicator": "Green" if replied >= 90 else "Red" if replied < 50 else "Grey",
 		},
-		{
-			"value": middle(responses),
-			"label": _("Median First Response (h)"),
-			"datatype": "Float",
-			"indicator": "Blue",
-		},
-		{
-			"value": middle(resolutions),
-			"label": _("Median Resolution (h)"),
-			"datatype": "Float",
-			"indicator": "Blue",
-		},
+		duration_figure(middle(responses), _("Median First Response")),
+		duration_figure(middle(resolutions), _("Median Resolution")),
 	]
+
+
+def duration_figure(hours: float | None, label: str) -> dict:
+	"""A median in hours, shown as a duration (1h 45m, 2d 3h 6m): the value is in seconds."""
+	if hours is None:  # nothing to measure yet: a dash, not an empty space or a misleading 0
+		return {"value": "-", "label": label, "datatype": "Data", "indicator": "Grey"}
+	return {"value": round(hours * 3600), "label": label, "datatype": "Duration", "indicator": "Blue"}
