@@ -15,6 +15,7 @@ frappe.ui.form.on("Email Sync Account", {
 			frm.add_custom_button(__("Disconnect"), () => email_sync_account.disconnect(frm), __("Actions"));
 		}
 		email_sync_account.show_health(frm);
+		email_sync_account.show_setup_steps(frm);
 		email_sync_account.listen_for_progress(frm);
 	},
 });
@@ -131,6 +132,25 @@ const email_sync_account = {
 			${rows.map((r) => `<tr><td>${esc(r.from)}</td><td>${esc(r.subject)}</td>
 				<td><span class="indicator-pill ${color[r.status] || "gray"}">${esc(__(r.status))}</span>
 				<div class="small text-muted">${esc(r.reason)}</div></td></tr>`).join("")}</tbody></table>`;
+	},
+
+	// A Draft account shows the way to a working sync, one step at a time.
+	show_setup_steps(frm) {
+		const d = frm.doc;
+		if (d.status !== "Draft") return;
+		const oauth = d.provider !== "IMAP";
+		const steps = [
+			[__("Provider and address"), !!d.email_address],
+			[oauth ? __("Connect (sign in with {0})", [d.provider === "Gmail" ? "Google" : "Microsoft"]) : __("IMAP host, username and password"),
+				oauth ? !!d.connected_on : !!(d.imap_host && d.username !== undefined)],
+			[__("Folders picked from the live list (Test Connection)"), (d.folders || []).length > 0],
+			[__("Direction and frequency"), !!(d.direction && d.frequency)],
+			[__("Status Active, then Save"), false],
+		];
+		const html = steps
+			.map(([label, done], i) => `<div>${done ? "&#9745;" : "&#9744;"} ${i + 1}. ${frappe.utils.escape_html(label)}</div>`)
+			.join("");
+		frm.dashboard.set_headline_alert(`<div class="small"><b>${__("Set up this mailbox")}</b>${html}</div>`, "blue");
 	},
 
 	show_health(frm) {
