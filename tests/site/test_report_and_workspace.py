@@ -90,8 +90,8 @@ def scenario(dovecot):
 	support = new_mailbox(dovecot)
 	account = make_account(dovecot, support, create_issues=1, direction="Bidirectional")
 	day = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=3)
-	at = {name: day + timedelta(hours=h) for name, h in
-		{"a": 9, "b": 10, "c": 10.5, "a_reply": 11.5, "c_reply": 11.5, "a_again": 12, "a_reply2": 13}.items()}  # fmt: skip
+	hours = {"a": 9, "b": 10, "c": 10.5, "a_reply": 11.5, "c_reply": 11.5, "a_again": 12, "a_reply2": 13}
+	at = {name: day + timedelta(hours=h) for name, h in hours.items()}
 	ids = {name: f"<{name}.{unique()}@{domain}>" for name in ("a", "b", "c")}
 	customer_address = f"Hank <hank@{domain}>"
 	deliver(dovecot, support, [
@@ -228,7 +228,8 @@ def test_grouped_by_customer_agent_and_account(scenario):
 	by_agent = {(r["agent"], r["agent_address"]): r for r in result["result"]}
 	assert set(by_agent) == {(s.agent, None), (s.other_agent, None), (None, s.mailbox)}
 	assert (by_agent[s.agent, None]["replied"], by_agent[s.agent, None]["avg_first_response_hours"]) == (1, 2.5)
-	assert (by_agent[s.other_agent, None]["unreplied"], by_agent[s.other_agent, None]["avg_first_response_hours"]) == (1, None)
+	homer = by_agent[s.other_agent, None]
+	assert (homer["unreplied"], homer["avg_first_response_hours"]) == (1, None)
 	assert by_agent[None, s.mailbox]["median_first_response_hours"] == 1.0
 	chart = result["chart"]["data"]
 	assert dict(zip(chart["labels"], chart["datasets"][0]["values"])) == {s.agent: 2.5, s.mailbox: 1.0}
@@ -316,11 +317,12 @@ def test_workspace_places_cards_shortcuts_and_links():
 	assert not frappe.db.exists("Page", slug) and not frappe.db.exists("DocType", WORKSPACE)
 
 	blocks = json.loads(ws.content)
-	placed = {kind: [b["data"][key] for b in blocks if b["type"] == kind]
-		for kind, key in (("number_card", "number_card_name"), ("shortcut", "shortcut_name"), ("card", "card_name"))}  # fmt: skip
+	keys = {"number_card": "number_card_name", "shortcut": "shortcut_name", "card": "card_name"}
+	placed = {kind: [b["data"][key] for b in blocks if b["type"] == kind] for kind, key in keys.items()}
 	assert placed["number_card"] == list(CARDS)
 	assert sorted(placed["shortcut"]) == sorted(s.label for s in ws.shortcuts)
-	assert placed["card"] == [link.label for link in ws.links if link.type == "Card Break"] == ["Setup", "Activity", "Reports"]
+	card_breaks = [link.label for link in ws.links if link.type == "Card Break"]
+	assert placed["card"] == card_breaks == ["Setup", "Activity", "Reports"]
 	assert len({b["id"] for b in blocks}) == len(blocks)
 
 	for name in CARDS:

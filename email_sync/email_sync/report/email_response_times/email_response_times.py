@@ -1,7 +1,7 @@
 # Copyright (c) 2026, Email Sync developers
 # For license information, please see license.txt
 
-"""Email Response Times: how long customers waited for a first reply and for a resolution, on Issues from email.
+"""Email Response Times: how long customers waited for a first reply and for resolution, on Issues from email.
 
 The clock starts at the first inbound (Received) email on the Issue (the Issue's creation when it has none).
 The first response is the earliest Sent email on the Issue from then on, whether it was sent from a synced
@@ -209,7 +209,8 @@ def grouped(rows: list[dict], group_by: str) -> list[dict]:
 			}
 		)
 	# the busiest first; rows without a customer/agent/account last
-	data.sort(key=lambda d: (not any(d.get(f) for f in key_fields(group_by)), -d["issues"], group_label(d, group_by)))
+	fields = key_fields(group_by)
+	data.sort(key=lambda d: (not any(d.get(f) for f in fields), -d["issues"], group_label(d, group_by)))
 	return data
 
 
@@ -319,7 +320,8 @@ def group_chart(data: list[dict], group_by: str) -> dict | None:
 	replied = [d for d in data if d["avg_first_response_hours"] is not None][:CHART_BARS]
 	if not replied:
 		return None
-	return bar_chart([group_label(d, group_by) for d in replied], [d["avg_first_response_hours"] for d in replied])
+	labels = [group_label(d, group_by) for d in replied]
+	return bar_chart(labels, [d["avg_first_response_hours"] for d in replied])
 
 
 def bar_chart(labels: list[str], values: list[float]) -> dict:
