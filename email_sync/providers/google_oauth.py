@@ -34,6 +34,9 @@ SCOPES = (GMAIL_READONLY,)
 READ_SCOPES = frozenset(
 	{GMAIL_READONLY, "https://www.googleapis.com/auth/gmail.modify", "https://mail.google.com/"}
 )
+# Reading Gmail over IMAP (XOAUTH2) needs full mail access: Google grants IMAP to no narrower scope.
+MAIL_GOOGLE = "https://mail.google.com/"
+IMAP_SCOPES = (MAIL_GOOGLE,)
 
 RECONNECT = "Click Reconnect on the account and sign in with Google again."
 CLIENT_FIX = (
@@ -91,8 +94,11 @@ def exchange_code(
 	redirect_uri: str,
 	auth_base: str | None = None,
 	timeout: float = 30.0,
+	required_scopes: frozenset[str] = READ_SCOPES,
 ) -> OAuthTokens:
-	"""Trade the code from the consent redirect for tokens. Raises a ProviderError saying what to do on failure."""
+	"""Trade the code from the consent redirect for tokens. Raises a ProviderError saying what to do on failure.
+
+	`required_scopes`: any one of them must have been granted (IMAP access passes {MAIL_GOOGLE})."""
 	if not client_id or not client_secret:
 		raise ProviderError(
 			"The Google OAuth client ID or secret is not set.", code="oauth_not_configured", fix=CLIENT_FIX
@@ -120,7 +126,7 @@ def exchange_code(
 			fix="Remove Email Sync's access at https://myaccount.google.com/permissions, then connect again.",
 		)
 	granted = str(data.get("scope") or "").split()
-	if "scope" in data and not READ_SCOPES & set(granted):
+	if "scope" in data and not required_scopes & set(granted):
 		raise MissingScopes(
 			"Permission to read Gmail was not granted on the consent screen.",
 			fix="Click Reconnect and tick the box that lets Email Sync view your email messages.",

@@ -16,6 +16,9 @@ in manual selection mode on CONDSTORE servers, the HIGHESTMODSEQ seen:
 Bounded: sizes are read first (RFC822.SIZE) to plan batches of at most `batch_size` messages and about
 `batch_bytes` bytes; only one batch of raw mail is held at a time.
 
+Login: LOGIN with the password (AUTHENTICATE PLAIN for non-ASCII ones) or, for accounts with OAuth tokens and
+no password, AUTHENTICATE XOAUTH2 with a Google or Microsoft access token (xoauth2.py).
+
 Folder names: `Folder.name` and the cursor's keys are names as people read them ("Entwürfe"); on the wire
 IMAP uses modified UTF-7 ("Entw&APw-rfe"). The raw name seen in LIST is remembered and used for EXAMINE;
 a name never listed is encoded with `encode_mutf7`.
@@ -28,6 +31,7 @@ import bisect
 import contextlib
 import copy
 import imaplib
+import json
 import re
 import socket
 import ssl
@@ -84,11 +88,26 @@ FETCH_ITEMS = "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[])"
 
 
 class IMAPProvider(Provider):
-	"""Reads mail from an IMAP server. Pass `ssl_context` to trust other certificates (tests, private CAs)."""
+	"""Reads mail from an IMAP server. Pass `ssl_context` to trust other certificates (tests, private CAs).
 
-	def __init__(self, config: AccountConfig, ssl_context: ssl.SSLContext | None = None):
+	With `config.oauth` set and no password it logs in with AUTHENTICATE XOAUTH2 (see xoauth2.py), using the
+	Google or Microsoft tokens of the account: `oauth_issuer` ("Google" or "Microsoft") says who issued them,
+	by default inferred from the host (imap.gmail.com: Google; outlook.office365.com, imap-mail.outlook.com:
+	Microsoft). `verify` (True, False or a CA bundle path) is for the issuer's token endpoint.
+	"""
+
+	def __init__(
+		self,
+		config: AccountConfig,
+		ssl_context: ssl.SSLContext | None = None,
+		*,
+		oauth_issuer: str | None = None,
+		verify: bool | str = True,
+	):
 		super().__init__(config)
 		self.ssl_context = ssl_context
+		self.oauth_issuer = oauth_issuer
+		self.verify = verify
 		self.skipped_folders: list[str] = []  # configured junk folders left out of the last fetch
 		self._imap: imaplib.IMAP4 | None = None
 		self._caps: set[str] = set()
@@ -233,6 +252,9 @@ class IMAPProvider(Provider):
 			raise ConnectionFailed(f"STARTTLS with {self._where()} failed: {_text(e)}.") from None
 
 	def _login(self, imap: imaplib.IMAP4) -> None:
+		if self.config.oauth is not None and not self.config.password:
+			self._login_xoauth2(imap)
+			return
 		username = (self.config.username or self.config.address).strip()
 		password = self.config.password or ""
 		if "LOGINDISABLED" in self._caps:
@@ -257,6 +279,80 @@ class IMAPProvider(Provider):
 				fix="Check the username and password. Gmail and Microsoft 365 refuse normal passwords over IMAP: "
 				"use an app password, or connect the account with the Gmail or Microsoft provider (OAuth).",
 			) from None
+
+	# -- XOAUTH2 ----------------------------------------------------------------------------------------
+
+	def _login_xoauth2(self, imap: imaplib.IMAP4) -> None:
+		"""AUTHENTICATE XOAUTH2 with the account's token; a refused stored token is refreshed and tried once more."""
+		from email_sync.providers import xoauth2
+
+		issuer = self._oauth_issuer()
+		username = (self.config.username or self.config.address).strip()
+		if any(c.startswith("AUTH=") for c in self._caps) and "AUTH=XOAUTH2" not in self._caps:
+			raise AuthenticationFailed(
+				f"{self.host} does not offer OAuth sign-in (XOAUTH2).",
+				fix="Use the provider's own IMAP host (imap.gmail.com, outlook.office365.com), or log in with a "
+				"password instead.",
+			)
+		stored = not xoauth2.needs_refresh(self.config.oauth, issuer)  # else the first token is a fresh one
+		token = xoauth2.access_token_for(self.config, issuer=issuer, verify=self.verify)
+		refusal = self._authenticate_xoauth2(imap, username, token)
+		if refusal is None:
+			return
+		if stored:  # revoked, expired early or for another resource: one fresh token, one more try
+			token = xoauth2.access_token_for(self.config, issuer=issuer, verify=self.verify, force_refresh=True)
+			refusal = self._authenticate_xoauth2(imap, username, token)
+			if refusal is None:
+				return
+		if xoauth2.has_imap_scope(self.config.oauth, issuer) is False:
+			raise xoauth2.missing_scope_error(issuer, username)
+		raise AuthenticationFailed(
+			f"The mailbox refused the OAuth token: {self.host} did not accept the {issuer} sign-in for {username} "
+			f"({refusal}).",
+			fix=f"Check that the username is the address you signed in with. {xoauth2.reconnect_fix(issuer)} If it "
+			"still fails, IMAP may be turned off for this mailbox: ask its administrator to enable it.",
+		)
+
+	def _authenticate_xoauth2(self, imap: imaplib.IMAP4, username: str, token: str) -> str | None:
+		"""None once logged in, else what the server said. On a refusal XOAUTH2 servers first send a base64 JSON
+		challenge ({"status":"400",...} from Gmail, {"status":"401",...} from Dovecot) that only an empty
+		response ends; the tagged NO follows and the connection stays usable for another attempt."""
+		from email_sync.providers import xoauth2
+
+		challenges: list[bytes] = []
+
+		def respond(challenge: bytes) -> bytes:
+			challenges.append(challenge)
+			return xoauth2.sasl_xoauth2(username, token) if len(challenges) == 1 else b""
+
+		try:
+			typ, data = imap.authenticate("XOAUTH2", respond)
+		except (imaplib.IMAP4.abort, OSError) as e:
+			raise ConnectionFailed(f"The connection to {self.host} broke during login: {_text(e)}.") from None
+		except imaplib.IMAP4.error as e:
+			code, text = _response_code(_text(e))
+			if code in ("UNAVAILABLE", "INUSE"):  # RFC 5530: a server-side problem, not the token
+				raise ConnectionFailed(f"{self.host} cannot log you in right now: {text}.") from None
+			status = _xoauth2_status(challenges[1:])
+			return f"{text}; status {status}" if status else text
+		if typ != "OK":  # imaplib raises on NO and BAD; kept for safety
+			return _text(data)
+		return None
+
+	def _oauth_issuer(self) -> str:
+		from email_sync.providers import xoauth2
+
+		if self.oauth_issuer:
+			return xoauth2.normalise_issuer(self.oauth_issuer)
+		issuer = xoauth2.issuer_for_host(self.host) or xoauth2.issuer_for_tokens(self.config.oauth)
+		if issuer is None:
+			raise ProviderError(
+				f"Email Sync cannot tell whether {self.host} takes Google or Microsoft sign-ins.",
+				code="oauth_issuer_unknown",
+				fix="Use imap.gmail.com for Gmail and Google Workspace, outlook.office365.com for Microsoft 365 and "
+				"Outlook.com, or log in with a password.",
+			)
+		return issuer
 
 	def _capabilities(self, imap: imaplib.IMAP4) -> set[str]:
 		typ, data = self._run_typed("reading its capabilities", imap.capability)
@@ -550,6 +646,16 @@ def _quiet_logout(imap: imaplib.IMAP4) -> None:
 	except Exception:  # noqa: BLE001 - closing never raises: the socket may already be gone
 		with contextlib.suppress(Exception):
 			imap.shutdown()
+
+
+def _xoauth2_status(challenges: list[bytes]) -> str:
+	"""The "status" of an XOAUTH2 error challenge (base64 JSON, already decoded by imaplib), or ""."""
+	for challenge in challenges:
+		with contextlib.suppress(ValueError):
+			data = json.loads(challenge.decode("utf-8", "replace"))
+			if isinstance(data, dict) and data.get("status"):
+				return str(data["status"])
+	return ""
 
 
 def _response_int(imap: imaplib.IMAP4, code: str, default: int = 0) -> int:

@@ -42,6 +42,9 @@ USER_READ = "https://graph.microsoft.com/User.Read"
 TOKEN_SCOPES = [MAIL_READ]
 # Asked for on the consent screen. User.Read lets connect() read the mailbox address from GET /me.
 SIGN_IN_SCOPES = ["offline_access", MAIL_READ, USER_READ, "openid", "email", "profile"]
+# Reading the mailbox over IMAP (XOAUTH2) takes an Outlook token, not a Graph one.
+IMAP_SCOPE = "https://outlook.office.com/IMAP.AccessAsUser.All"
+IMAP_SIGN_IN_SCOPES = ["offline_access", IMAP_SCOPE, "openid", "email", "profile"]
 EXPIRY_MARGIN = 120  # seconds: an access token this close to expiry is refreshed before use
 
 # Hosts msal knows as Microsoft clouds (as msal.authority.WELL_KNOWN_AUTHORITY_HOSTS; copied for older msal).
@@ -77,6 +80,7 @@ def authorization_url(
 	tenant: str = "",
 	auth_base: str | None = None,
 	login_hint: str | None = None,
+	scopes: list[str] | None = None,
 ) -> str:
 	"""The consent page to send the user to. Built by hand (no network): msal would fetch the OpenID config first."""
 	params = {
@@ -84,7 +88,7 @@ def authorization_url(
 		"response_type": "code",
 		"redirect_uri": redirect_uri,
 		"response_mode": "query",
-		"scope": " ".join(SIGN_IN_SCOPES),
+		"scope": " ".join(scopes or SIGN_IN_SCOPES),
 		"state": state,
 		"prompt": "select_account",
 	}
@@ -150,6 +154,7 @@ def exchange_code(
 	*,
 	verify: bool | str = True,
 	timeout: float = 30.0,
+	scopes: list[str] | None = None,
 ) -> OAuthTokens:
 	"""Redeem the authorization code from the redirect (after the caller checked `state`) for tokens."""
 	app = build_app(client_id, client_secret, tenant, auth_base, verify=verify, timeout=timeout)
@@ -161,7 +166,7 @@ def exchange_code(
 		with warnings.catch_warnings():
 			warnings.simplefilter("ignore", DeprecationWarning)
 			return app.acquire_token_by_authorization_code(
-				code, scopes=TOKEN_SCOPES, redirect_uri=redirect_uri
+				code, scopes=scopes or TOKEN_SCOPES, redirect_uri=redirect_uri
 			)
 
 	result = _call(authority_url(tenant, auth_base), redeem)

@@ -41,10 +41,18 @@ def authorization_url(account) -> str:
 	if account.provider == "Gmail":
 		from email_sync.providers.google_oauth import authorization_url as google_url
 
+		from email_sync.providers.google_oauth import IMAP_SCOPES, SCOPES
+
 		return google_url(
-			client_id, redirect_uri(), state, login_hint=account.email_address, auth_base=endpoints().get("google_auth")
+			client_id,
+			redirect_uri(),
+			state,
+			login_hint=account.email_address,
+			auth_base=endpoints().get("google_auth"),
+			scopes=IMAP_SCOPES if _over_imap(account) else SCOPES,
 		)
 	if account.provider == "Microsoft":
+		from email_sync.providers.microsoft_oauth import IMAP_SIGN_IN_SCOPES
 		from email_sync.providers.microsoft_oauth import authorization_url as microsoft_url
 
 		return microsoft_url(
@@ -54,6 +62,7 @@ def authorization_url(account) -> str:
 			tenant=account.microsoft_tenant or "organizations",
 			auth_base=endpoints().get("microsoft_auth"),
 			login_hint=account.email_address,
+			scopes=IMAP_SIGN_IN_SCOPES if _over_imap(account) else None,
 		)
 	frappe.throw(_("Connect is for Gmail and Microsoft accounts; IMAP accounts use a password."))
 
@@ -95,12 +104,23 @@ def finish(account_name: str, code: str) -> None:
 	frappe.db.commit()
 
 
+def _over_imap(account) -> bool:
+	return account.mail_access == "IMAP (XOAUTH2)"
+
+
 def _exchange(account, client_id: str, client_secret: str, code: str):
 	if account.provider == "Gmail":
-		from email_sync.providers.google_oauth import exchange_code
+		from email_sync.providers.google_oauth import MAIL_GOOGLE, READ_SCOPES, exchange_code
 
-		return exchange_code(client_id, client_secret, code, redirect_uri(), auth_base=endpoints().get("google_auth"))
-	from email_sync.providers.microsoft_oauth import exchange_code
+		return exchange_code(
+			client_id,
+			client_secret,
+			code,
+			redirect_uri(),
+			auth_base=endpoints().get("google_auth"),
+			required_scopes=frozenset({MAIL_GOOGLE}) if _over_imap(account) else READ_SCOPES,
+		)
+	from email_sync.providers.microsoft_oauth import IMAP_SCOPE, exchange_code
 
 	tokens = exchange_code(
 		client_id,
@@ -110,6 +130,7 @@ def _exchange(account, client_id: str, client_secret: str, code: str):
 		tenant=account.microsoft_tenant or "organizations",
 		auth_base=endpoints().get("microsoft_auth"),
 		verify=endpoints().get("ca_bundle") or True,
+		scopes=[IMAP_SCOPE] if _over_imap(account) else None,
 	)
 	tokens.tenant = account.microsoft_tenant or "organizations"
 	return tokens

@@ -16,11 +16,22 @@ def endpoints() -> dict:
 	return frappe.conf.get("email_sync_endpoints") or {}
 
 
+IMAP_HOSTS = {"Gmail": "imap.gmail.com", "Microsoft": "outlook.office365.com"}
+
+
 def provider_for(account, config: AccountConfig | None = None):
+	config = config or account_config(account)
 	options = {}
 	if account.provider == "Microsoft" and endpoints().get("ca_bundle"):
 		options["verify"] = endpoints()["ca_bundle"]
-	return get_provider(config or account_config(account), **options)
+	if account.provider in IMAP_HOSTS and account.mail_access == "IMAP (XOAUTH2)":
+		# The same sign-in, through the provider's IMAP server (or the one the admin entered).
+		config.provider = "IMAP"
+		config.host = config.host or IMAP_HOSTS[account.provider]
+		config.port = config.port or 993
+		config.password = ""
+		options["oauth_issuer"] = "Google" if account.provider == "Gmail" else "Microsoft"
+	return get_provider(config, **options)
 
 
 def oauth_client(provider: str) -> tuple[str, str]:
