@@ -39,7 +39,7 @@ def party_emails(doctype: str, name: str, start: int = 0, page_length: int = 20)
 	field = "matched_customers" if doctype == "Customer" else "matched_contacts"
 	rows = frappe.db.sql(
 		f"""select c.name, c.subject, c.sender, c.sender_full_name, c.recipients, c.cc, c.communication_date,
-			c.sent_or_received, c.has_attachment, c.reference_doctype, c.reference_name
+			c.sent_or_received, c.has_attachment, c.reference_doctype, c.reference_name, left(c.content, 2000) as content
 		from `tabCommunication` c
 		where c.communication_type = 'Communication' and c.communication_medium = 'Email' and (
 			c.name in (select parent from `tabCommunication Link`
@@ -74,7 +74,8 @@ def _add_sync_details(rows: list[dict]) -> None:
 	for row in rows:
 		s = by_comm.get(row.name)
 		row.source = s.provider if s else "ERPNext"  # not synced: sent or received by ERPNext itself
-		row.snippet = s.snippet if s else ""
+		row.snippet = s.snippet if s else " ".join(frappe.utils.strip_html(row.content or "").split())[:200]
+		row.pop("content", None)
 		row.attachment_count = s.attachment_count if s else int(row.has_attachment or 0)
 		row.account = s.account if s else None
 		row.direction = "out" if row.sent_or_received == "Sent" else "in"
@@ -109,7 +110,7 @@ def _may_read(doc) -> bool:
 		shared, private = visible_accounts()
 		if not set(accounts) & set(shared + private):
 			return False
-	if doc.has_permission("read"):
+	if frappe.has_permission("Communication", "read", doc=doc):  # Document.has_permission would msgprint a denial
 		return True
 	links = frappe.get_all(
 		"Communication Link", filters={"parent": doc.name}, fields=["link_doctype", "link_name"]

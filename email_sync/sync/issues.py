@@ -16,7 +16,7 @@ from email_sync.engine import FILED, INBOUND
 from email_sync.engine.priority import priority_for
 from email_sync.engine.threading import base_subject, thread_message_ids, ticket_references
 from email_sync.sync import notify
-from email_sync.sync.writer import Item, communication_name, synced_email_name
+from email_sync.sync.writer import Item, synced_email_name
 
 OPEN_STATUSES = ("Open", "Replied", "On Hold")
 CLOSED_STATUSES = ("Resolved", "Closed")
@@ -78,7 +78,7 @@ class IssueRouter:
 			return
 		verdict = priority_for(message.subject, message.text, self.priority_table)
 		if verdict.priority == "High":
-			doctype, name = ("Issue", issue) if issue else ("Communication", communication_name(message.key))
+			doctype, name = ("Issue", issue) if issue else ("Communication", item.communication)
 			notify.notify(
 				notify.HIGH_PRIORITY,
 				f"High-priority email from {sender}: {message.subject}",
@@ -183,14 +183,16 @@ class IssueRouter:
 		return issue.name
 
 	def _attach(self, item: Item, issue: str) -> None:
-		name = communication_name(item.plan.message.key)
-		communication = frappe.get_doc("Communication", name)
+		communication = frappe.get_doc("Communication", item.communication)
 		if communication.reference_doctype == "Issue" and communication.reference_name == issue:
 			return
-		communication.reference_doctype = "Issue"
-		communication.reference_name = issue
-		communication.flags.ignore_permissions = True
-		communication.save()  # Frappe's and ERPNext's hooks: reopening, first response, SLA
+		# Set the reference without a full save: validation would sanitise the content again and rebuild the
+		# timeline links (private accounts have none on purpose). What support relies on runs below: Frappe's
+		# on_update (reopening, response times) and the doc_events hooks (ERPNext's SLA and first response).
+		values = {"reference_doctype": "Issue", "reference_name": issue, "status": "Linked"}
+		frappe.db.set_value("Communication", communication.name, values, update_modified=False)
+		communication.update(values)
+		communication.run_method("on_update")
 		frappe.db.set_value(
 			"Synced Email",
 			synced_email_name(self.account.name, item.plan.message.key),

@@ -203,6 +203,6 @@ def _plan(row, status: str, reason: str, contacts: list[str], customers: list[st
 def _route_issue(row, plan: Plan, force: bool) -> str | None:
 	account = frappe.get_doc("Email Sync Account", row.account)
 	router = IssueRouter(account, load_settings(), force=force)
-	item = Item(FetchedMessage(raw=b"", folder=row.folder or "", provider_id=row.provider_id or ""), plan)
+	item = Item(FetchedMessage(raw=b"", folder=row.folder or "", provider_id=row.provider_id or ""), plan, row.communication)
 	router.route([item])
 	return frappe.db.get_value("Synced Email", row.name, "issue")

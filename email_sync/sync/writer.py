@@ -45,6 +45,7 @@ LINK_FIELDS = (*STANDARD, "parent", "parenttype", "parentfield", "link_doctype",
 class Item:
 	fetched: FetchedMessage
 	plan: Plan
+	communication: str = ""  # the Communication it is filed as, once written
 
 
 def synced_email_name(account: str, key: str) -> str:
@@ -135,7 +136,13 @@ def _insert(account: str, items: list[Item], snippet_length: int) -> None:
 	_create_contacts(filed)
 	# Emails waiting for review get their Communication too (with no links yet), so that assigning one to a
 	# Customer later files it completely, body included.
-	communications = {communication_name(i.plan.message.key): i for i in items if i.plan.status in KEPT}
+	kept = [i for i in items if i.plan.status in KEPT]
+	existing = _existing_by_message_id(kept)
+	for item in kept:
+		item.communication = existing.get(item.plan.message.message_id) or communication_name(item.plan.message.key)
+	# New rows only: one that exists already (from another mailbox, or from ERPNext's own email) stands.
+	communications = {i.communication: i for i in kept if i.plan.message.message_id not in existing}
+	linked = {i.communication: i for i in kept}
 
 	insert_ignore(
 		"Communication",
@@ -145,7 +152,7 @@ def _insert(account: str, items: list[Item], snippet_length: int) -> None:
 	insert_ignore(
 		"Communication Link",
 		LINK_FIELDS,
-		[row for name, item in communications.items() for row in timeline_links(name, item.plan, now, user, shared)],
+		[row for name, item in linked.items() for row in timeline_links(name, item.plan, now, user, shared)],
 	)
 	insert_ignore(
 		"Synced Email", SYNCED_FIELDS, [_synced_row(account, item, now, user, snippet_length) for item in items]
@@ -174,6 +181,22 @@ def insert_ignore(doctype: str, fields: tuple[str, ...], rows: list[tuple]) -> N
 			chunk, size = [], 0
 	if chunk:
 		frappe.db.sql(head + ", ".join([one] * len(chunk)), [v for r in chunk for v in r])
+
+
+def _existing_by_message_id(items: list[Item]) -> dict[str, str]:
+	"""Communications already on the site for these Message-IDs, whoever made them (Frappe's own Email
+	Account pull, or mail sent from ERPNext whose copy is now read from the Sent folder): filed onto, not
+	filed again."""
+	ids = list({i.plan.message.message_id for i in items if i.plan.message.message_id})
+	if not ids:
+		return {}
+	return dict(
+		frappe.db.sql(
+			"""select message_id, min(name) from `tabCommunication`
+			where message_id in %(ids)s and communication_type = 'Communication' group by message_id""",
+			{"ids": ids},
+		)
+	)
 
 
 def _create_contacts(filed: list[Item]) -> None:
@@ -274,7 +297,7 @@ def _synced_row(account: str, item: Item, now, user: str, snippet_length: int) -
 		plan.confidence,
 		"\n".join(plan.contacts),
 		"\n".join(plan.customers),
-		communication_name(message.key) if plan.status in KEPT else None,
+		item.communication or None,
 		message.snippet(snippet_length),
 		len(message.attachments),
 		message.size,

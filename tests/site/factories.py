@@ -9,6 +9,7 @@ from email.utils import format_datetime, make_msgid
 from datetime import datetime, timezone
 
 import frappe
+from frappe.core.doctype.user.user import desk_properties
 
 from dovecot import fill_mailbox
 
@@ -146,8 +147,11 @@ def site_user(key: str, *roles: str, password: str | None = None) -> str:
 		user = frappe.get_doc("User", email)
 		user.set("roles", [])
 	else:
-		user = frappe.get_doc({"doctype": "User", "email": email, "first_name": key.title(), "send_welcome_email": 0})
+		user = frappe.new_doc("User")  # with the field defaults (search bar, sidebar, timeline) that in_import skips
+		user.update({"email": email, "first_name": key.title(), "send_welcome_email": 0})
 	user.enabled = 1
+	for prop in desk_properties:  # users an earlier version of this helper made lacked them
+		user.set(prop, 1)
 	for role in roles:
 		user.append("roles", {"role": role})
 	if password:

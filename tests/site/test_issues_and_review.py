@@ -188,3 +188,13 @@ def test_create_customer_issue_and_ignore_from_review(dovecot):
 	assert not frappe.db.exists("Communication", comm)
 	with pytest.raises(frappe.ValidationError, match="only emails in status"):
 		ignore_senders([rows[spam].name])
+
+
+def test_private_account_issues_keep_emails_off_the_shared_timeline(dovecot, party):
+	box = new_mailbox(dovecot)
+	account = make_account(dovecot, box, create_issues=1, shared=0)
+	deliver(dovecot, box, [mail(f"lee@{party.domain}", box.name, subject="Private request")])
+	assert sync_account(account)["issues_created"] == 1
+	row = synced(account)[0]
+	assert frappe.db.get_value("Communication", row.communication, "reference_name") == issue_of(account, "Private request")
+	assert not frappe.db.exists("Communication Link", {"parent": row.communication})

@@ -223,3 +223,19 @@ def test_unreachable_server_is_reported_in_plain_words(dovecot):
 	assert not result["ok"] and "127.0.0.1" in result["message"] and "port" in result["message"].lower()
 	ok = test_connection(make_account(dovecot, new_mailbox(dovecot)))
 	assert ok["ok"] and {"INBOX", "Sent"} <= {f["name"] for f in ok["folders"]}
+
+
+def test_mail_already_on_the_site_is_filed_onto_not_duplicated(dovecot, party):
+	"""A site that used Frappe's own Email Account pull (or sent the mail from ERPNext) keeps one Communication."""
+	message_id = f"old-pull@{party.domain}"
+	earlier = frappe.get_doc({"doctype": "Communication", "communication_type": "Communication",
+		"communication_medium": "Email", "sent_or_received": "Received", "subject": "Pulled before",
+		"sender": f"ana@{party.domain}", "message_id": message_id}).insert(ignore_permissions=True)
+	frappe.db.commit()
+	user = new_mailbox(dovecot)
+	deliver(dovecot, user, [mail(f"ana@{party.domain}", user.name, subject="Pulled before", message_id=f"<{message_id}>")])
+	account = make_account(dovecot, user)
+	assert sync_account(account)["Filed"] == 1
+	assert communications_with_message_id(message_id) == [earlier.name]
+	assert synced(account)[0].communication == earlier.name
+	assert ("Customer", party.customer) in communication_links(earlier.name)

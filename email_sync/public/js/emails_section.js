@@ -20,6 +20,15 @@ email_sync.direction_arrow = (direction) =>
 		? `<span class="email-sync-arrow out" title="${__("Sent")}" style="color: var(--green-600)">&#8593;</span>`
 		: `<span class="email-sync-arrow in" title="${__("Received")}" style="color: var(--blue-600)">&#8595;</span>`;
 
+// Like a mail client: the time for today's mail, the day this year, the full date before.
+email_sync.when = (value) => {
+	if (!value) return "";
+	const date = frappe.datetime.convert_to_user_tz(value, false);
+	const now = moment();
+	const format = date.isSame(now, "day") ? "HH:mm" : date.isSame(now, "year") ? "MMM D" : "MMM D, YYYY";
+	return date.format(format);
+};
+
 email_sync.EmailsSection = class {
 	constructor(frm, wrapper) {
 		this.frm = frm;
@@ -33,13 +42,17 @@ email_sync.EmailsSection = class {
 			return;
 		}
 		this.start = 0;
-		this.$wrapper.html(`<div class="email-sync-emails"><div class="list"></div>
-			<button class="btn btn-xs btn-default more hidden">${__("Older emails")}</button></div>`);
+		this.generation = (this.generation || 0) + 1; // answers to an earlier refresh are dropped
+		this.$wrapper.html(`<div class="email-sync-emails">
+			<style>.email-sync-row:hover { background: var(--fg-hover-color, var(--gray-50)); }</style>
+			<div class="list"></div>
+			<button class="btn btn-xs btn-default more hidden" style="margin-top:10px">${__("Older emails")}</button></div>`);
 		this.$wrapper.find(".more").on("click", () => this.load());
 		this.load();
 	}
 
 	load() {
+		const generation = this.generation;
 		frappe
 			.xcall("email_sync.desk.party_emails", {
 				doctype: this.frm.doctype,
@@ -48,6 +61,7 @@ email_sync.EmailsSection = class {
 				page_length: this.page_length,
 			})
 			.then((r) => {
+				if (generation !== this.generation) return;
 				const $list = this.$wrapper.find(".list");
 				if (!r.emails.length && !this.start) {
 					$list.html(`<p class="text-muted">${__("No emails yet.")}</p>`);
@@ -61,17 +75,26 @@ email_sync.EmailsSection = class {
 	row(email) {
 		const esc = frappe.utils.escape_html;
 		const who = email.direction === "out" ? __("To {0}", [email.recipients || ""]) : email.sender_full_name || email.sender;
-		const issue = email.reference_doctype === "Issue"
-			? `<a class="email-sync-issue" href="/app/issue/${encodeURIComponent(email.reference_name)}">${esc(email.reference_name)}</a>`
+		// The Issue it belongs to: a link for those who may open Issues, its name for the others
+		let issue = "";
+		if (email.reference_doctype === "Issue") {
+			issue = frappe.model.can_read("Issue")
+				? `<a class="email-sync-issue small" href="/app/issue/${encodeURIComponent(email.reference_name)}">${esc(email.reference_name)}</a>`
+				: `<span class="email-sync-issue small text-muted" title="${__("Issue")}">${esc(email.reference_name)}</span>`;
+		}
+		const clip = email.attachment_count
+			? `<span class="email-sync-attachment text-muted small" title="${__("{0} attachment(s)", [email.attachment_count])}"
+				style="display:inline-flex; align-items:center; gap:2px; white-space:nowrap">${frappe.utils.icon("attachment", "xs")}${email.attachment_count}</span>`
 			: "";
-		const clip = email.attachment_count ? `<span class="email-sync-attachment" title="${__("Attachments")}">&#128206; ${email.attachment_count}</span>` : "";
 		const $row = $(`<div class="email-sync-row" data-name="${esc(email.name)}"
-				style="display:flex; gap:10px; padding:8px 4px; border-bottom:1px solid var(--border-color); cursor:pointer">
+				style="display:flex; gap:10px; padding:8px 6px; border-bottom:1px solid var(--border-color); cursor:pointer; border-radius:4px">
 			<div style="width:18px; font-size:16px">${email_sync.direction_arrow(email.direction)}</div>
 			<div style="flex:1; min-width:0">
-				<div style="display:flex; gap:8px; align-items:center">
-					<b class="ellipsis">${esc(email.subject || __("(no subject)"))}</b> ${email_sync.badge(email.source)} ${clip} ${issue}
-					<span class="text-muted small" style="margin-left:auto; white-space:nowrap">${frappe.datetime.str_to_user(email.communication_date)}</span>
+				<div style="display:flex; gap:8px; align-items:center; min-width:0">
+					<b class="ellipsis email-sync-subject" style="min-width:0">${esc(email.subject || __("(no subject)"))}</b>
+					<span style="flex:none; display:inline-flex; gap:8px; align-items:center">${email_sync.badge(email.source)} ${clip} ${issue}</span>
+					<span class="text-muted small email-sync-date" style="margin-left:auto; white-space:nowrap; flex:none"
+						title="${esc(frappe.datetime.str_to_user(email.communication_date))}">${email_sync.when(email.communication_date)}</span>
 				</div>
 				<div class="text-muted small ellipsis">${esc(who)}</div>
 				<div class="small ellipsis">${esc(email.snippet || "")}</div>
@@ -111,11 +134,17 @@ email_sync.open_email = (communication) => {
 				<b>${esc(email.sender_full_name || "")}</b> &lt;${esc(email.sender || "")}&gt;
 				&rarr; ${esc(email.recipients || "")}${email.cc ? ` &middot; cc ${esc(email.cc)}` : ""}
 				&middot; ${frappe.datetime.str_to_user(email.date)}
-				${email.reference_doctype ? ` &middot; <a href="/app/${frappe.router.slug(email.reference_doctype)}/${encodeURIComponent(email.reference_name)}">${esc(email.reference_name)}</a>` : ""}
+				${email.reference_doctype ? ` &middot; ${frappe.model.can_read(email.reference_doctype)
+					? `<a href="/app/${frappe.router.slug(email.reference_doctype)}/${encodeURIComponent(email.reference_name)}">${esc(email.reference_name)}</a>`
+					: esc(email.reference_name)}` : ""}
 			</div>
-			<div class="email-sync-images ${email.remote_images ? "" : "hidden"}" style="margin-bottom:8px">
-				<span class="text-muted small">${__("{0} remote images are blocked to protect your privacy.", [email.remote_images])}</span>
-				<button class="btn btn-xs btn-default show-images">${__("Show images")}</button>
+			<div class="email-sync-images ${email.remote_images ? "" : "hidden"}"
+				style="display:flex; align-items:center; gap:10px; margin-bottom:8px; padding:6px 10px; border-radius:6px;
+					background:var(--yellow-50, var(--gray-100)); border:1px solid var(--yellow-200, var(--border-color))">
+				<span class="text-muted small">${email.remote_images === 1
+					? __("1 remote image is blocked to protect your privacy.")
+					: __("{0} remote images are blocked to protect your privacy.", [email.remote_images])}</span>
+				<button class="btn btn-xs btn-default show-images" style="margin-left:auto">${__("Show images")}</button>
 			</div>
 			<div class="email-sync-body"></div>`);
 		dialog.$body.find(".show-images").on("click", () => {

@@ -4,7 +4,10 @@
 		refresh(frm) {
 			const field = frm.fields_dict.email_sync_emails;
 			if (!field) return;
-			frm.__email_sync_emails = new email_sync.EmailsSection(frm, field.$wrapper);
+			// One list per form, refreshed with it (a second instance could append its answer to the same list)
+			if (!frm.__email_sync_emails || frm.__email_sync_emails.$wrapper[0] !== field.$wrapper[0]) {
+				frm.__email_sync_emails = new email_sync.EmailsSection(frm, field.$wrapper);
+			}
 			frm.__email_sync_emails.refresh();
 		},
 	});

@@ -162,7 +162,9 @@ const email_sync_account = {
 			);
 		} else if (d.last_success) {
 			frm.dashboard.set_headline_alert(
-				__("Healthy: last synced {0}, {1} emails filed.", [frappe.datetime.comment_when(d.last_success), d.emails_synced || 0]),
+				d.emails_synced === 1
+					? __("Healthy: last synced {0}, 1 email filed.", [frappe.datetime.comment_when(d.last_success)])
+					: __("Healthy: last synced {0}, {1} emails filed.", [frappe.datetime.comment_when(d.last_success), d.emails_synced || 0]),
 				"green"
 			);
 		}

@@ -8,10 +8,10 @@ frappe.pages["email-sync"].on_page_load = (wrapper) => {
 // Shown the first time right after on_page_load, then every time the user comes back to the page.
 frappe.pages["email-sync"].on_page_show = (wrapper) => wrapper.email_sync_page && wrapper.email_sync_page.refresh();
 
-// In a function scope: the desk evaluates page scripts as global scripts, where top-level names would clash.
 // emails_section.js (badges, the email viewer) is appended after this file by the page_js hook.
 window.email_sync = window.email_sync || {};
 
+// In a function scope: the desk evaluates page scripts as global scripts, where top-level names would clash.
 (() => {
 	const esc = (value) => frappe.utils.escape_html(value == null ? "" : String(value));
 	const LIGHT = { green: "green", yellow: "yellow", red: "red" };
@@ -41,6 +41,7 @@ window.email_sync = window.email_sync || {};
 			page.add_inner_button(__("New Account"), () => frappe.new_doc("Email Sync Account"));
 			page.add_inner_button(__("Response Times"), () => frappe.set_route("query-report", "Email Response Times"));
 			this.$body = $(`<div class="email-sync-page">
+				<style>.email-sync-page .es-subject:hover { text-decoration: underline; }</style>
 				<div class="es-accounts-head" style="display:flex; align-items:center; gap:12px; margin-bottom:10px; min-height:28px">
 					<h5 style="margin:0">${__("Accounts")}</h5>
 					<span class="es-accounts-summary small text-muted"></span>
@@ -129,18 +130,20 @@ window.email_sync = window.email_sync || {};
 		}
 
 		account_card(a) {
-			const color = TEXT_COLOR[a.health] || "inherit";
+			// Paused, Draft or Disconnected on purpose: gray, not a warning (the summary counts them "not syncing").
+			const light = rank(a) === 3 ? "gray" : LIGHT[a.health] || "gray";
+			const color = rank(a) === 3 ? "var(--text-muted)" : TEXT_COLOR[a.health] || "inherit";
 			const $card = $(`<div class="frappe-card es-account" data-account="${esc(a.name)}"
 					style="padding:12px 14px; display:flex; flex-direction:column; gap:4px; min-width:0">
 				<div style="display:flex; align-items:center; gap:8px; min-width:0">
-					<span class="indicator ${LIGHT[a.health] || "gray"} es-light" title="${esc(a.health_reason)}"></span>
+					<span class="indicator ${light} es-light" title="${esc(a.health_reason)}"></span>
 					<b class="ellipsis" style="flex:1; min-width:0" title="${esc(a.email_address)}">${esc(a.email_address)}</b>
 					${email_sync.badge(a.provider)}
 				</div>
 				<div class="text-muted small">${esc(__(a.status))} &middot; ${esc(__(a.frequency))}${a.shared ? "" : " &middot; " + __("private")}</div>
 				<div class="small">${__("Last sync")}: <b>${a.last_sync ? frappe.datetime.comment_when(a.last_sync) : __("never")}</b>
 					&middot; ${__("{0} filed", [`<b>${a.emails_synced || 0}</b>`])}
-					${a.error_count ? `&middot; <span style="color:var(--red-600)">${__("{0} errors", [a.error_count])}</span>` : ""}</div>
+					${a.error_count ? `&middot; <span style="color:var(--red-600)">${a.error_count === 1 ? __("1 error") : __("{0} errors", [a.error_count])}</span>` : ""}</div>
 				<div class="small es-health" style="color:${color}; ${CLAMP(2)}" title="${esc(a.health_reason)}">${esc(a.health_reason)}</div>
 				${a.health_fix ? `<div class="small text-muted" style="${CLAMP(2)}" title="${esc(a.health_fix)}">${esc(a.health_fix)}</div>` : ""}
 				<div class="es-progress small text-muted"></div>
@@ -202,13 +205,20 @@ window.email_sync = window.email_sync || {};
 				$section.append(`<p class="text-muted" style="margin:0">${review ? __("Nothing needs review.") : __("No emails synced yet.")}</p>`);
 				return;
 			}
+			// Needs Review rows are all "Needs Review": that table shows why instead of a Status column.
+			const columns = [
+				["", "32px", `<input type="checkbox" class="es-all" title="${__("Select all")}">`],
+				[__("From"), "20%"],
+				[__("Subject"), ""],
+				[__("Date"), "110px"],
+				[__("Customer Match"), review ? "14%" : "17%"],
+				...(review ? [] : [[__("Status"), "140px"]]),
+				[__("Actions"), review ? "330px" : "150px"],
+			];
 			const $table = $(`<div style="overflow-x:auto"><table class="table table-sm es-table" style="margin:0; table-layout:fixed; min-width:1000px">
-				<colgroup><col style="width:32px"><col style="width:18%"><col><col style="width:115px"><col style="width:16%">
-					<col style="width:130px"><col style="width:${review ? 300 : 140}px"></colgroup>
-				<thead><tr>
-				<th><input type="checkbox" class="es-all" title="${__("Select all")}"></th><th>${__("From")}</th><th>${__("Subject")}</th>
-				<th>${__("Date")}</th><th>${__("Customer Match")}</th><th>${__("Status")}</th><th>${__("Actions")}</th>
-				</tr></thead><tbody></tbody></table></div>`);
+				<colgroup>${columns.map(([, width]) => `<col${width ? ` style="width:${width}"` : ""}>`).join("")}</colgroup>
+				<thead><tr>${columns.map(([label, , html]) => `<th>${html || label}</th>`).join("")}</tr></thead>
+				<tbody></tbody></table></div>`);
 			rows.forEach((row) => $table.find("tbody").append(this.email_row(row, review, picked)));
 			$table.find("th, td").css("vertical-align", "middle");
 			$table.find(".es-all").on("change", (e) => $table.find(".es-pick").prop("checked", e.target.checked));
@@ -228,16 +238,19 @@ window.email_sync = window.email_sync || {};
 			const direction = row.direction === "Outbound" ? "out" : "in";
 			const $tr = $(`<tr data-name="${esc(row.name)}">
 				<td><input type="checkbox" class="es-pick" data-name="${esc(row.name)}" ${picked && picked.has(row.name) ? "checked" : ""}></td>
-				<td><div class="ellipsis" title="${esc(row.sender)}">${email_sync.direction_arrow(direction)} ${esc(row.sender_name || row.sender)}</div></td>
-				<td><div class="ellipsis"><a class="es-subject" title="${esc(row.communication ? __("Open the email") : row.subject)}">${esc(row.subject || __("(no subject)"))}</a></div>
+				<td><div class="ellipsis" title="${esc(row.sender)}">${email_sync.direction_arrow(direction)} ${esc(row.sender_name || row.sender)}</div>
+					${row.sender_name && row.sender ? `<div class="ellipsis small text-muted" style="padding-left:14px">${esc(row.sender)}</div>` : ""}</td>
+				<td><div class="ellipsis"><a class="es-subject" style="color:inherit" title="${esc(row.communication ? __("Open the email") : row.subject)}">${esc(row.subject || __("(no subject)"))}</a></div>
 					${review && row.reason ? `<div class="ellipsis small text-muted" title="${esc(row.reason)}">${esc(row.reason)}</div>` : ""}</td>
 				<td class="text-muted small" style="white-space:nowrap" title="${esc(row.email_date ? frappe.datetime.str_to_user(row.email_date) : "")}">
 					${row.email_date ? frappe.datetime.comment_when(row.email_date) : ""}</td>
 				<td>${match}</td>
-				<td><span class="indicator-pill ${STATUS_COLOR[row.status] || "gray"}" title="${esc(row.reason)}">${esc(__(row.status))}</span></td>
+				${review ? "" : `<td><span class="indicator-pill ${STATUS_COLOR[row.status] || "gray"}" title="${esc(row.reason)}">${esc(__(row.status))}</span></td>`}
 				<td class="es-actions" style="white-space:nowrap"></td></tr>`);
-			if (row.communication) $tr.find(".es-subject").on("click", () => email_sync.open_email(row.communication));
-			else $tr.find(".es-subject").css("color", "inherit");
+			if (row.communication) {
+				$tr.find(".es-subject").attr("role", "button").css("cursor", "pointer")
+					.on("click", () => email_sync.open_email(row.communication));
+			}
 			const $actions = $tr.find(".es-actions");
 			const button = (label, action, cls) =>
 				$(`<button class="btn btn-xs btn-default ${cls}" style="margin-right:4px">${label}</button>`).on("click", action).appendTo($actions);
