@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """IMAP sync benchmark: Email Sync against Frappe's built-in Email Account pull, same site, same mail.
 
 Run from the bench's `sites` directory with the bench's Python:
@@ -7,6 +6,8 @@ Run from the bench's `sites` directory with the bench's Python:
     ../env/bin/python <repo>/benchmarks/imap_sync.py --site email-sync.localhost --messages 2000
     ../env/bin/python <repo>/benchmarks/imap_sync.py --site email-sync.localhost --messages 2000,10000
     ../env/bin/python <repo>/benchmarks/imap_sync.py --site email-sync.localhost --messages 10000 --only email-sync
+    ../env/bin/python <repo>/benchmarks/imap_sync.py --site email-sync.localhost --messages 2000 \
+        --only builtin-issue,email-sync-issue       # both tools also creating Issues
 
 What happens, per message count N:
 1. A throwaway Dovecot on 127.0.0.1 (tests/providers/dovecot.py) gets one user per tool; every user's INBOX
@@ -19,7 +20,8 @@ What happens, per message count N:
    - Email Sync: one `email_sync.sync.runner.sync_account()` call (it reads everything in batches).
    - Built-in: `pull_from_email_account()` (the scheduler job's body) plus the job's commit, repeated until
      the mailbox has no unseen mail left (each pull takes at most 100 messages per folder). Bookkeeping
-     between pulls (counting, checking the mailbox) is not timed or counted.
+     between pulls (counting, checking the mailbox) is not timed or counted. The account is hidden from the
+     site's scheduler (awaiting_password=1 after it is saved), so no worker pulls it meanwhile.
 4. Everything a run created is deleted afterwards (accounts, Synced Emails, Communications and their links
    and files, logs, Contacts auto-created for the run's addresses); the seeded Customers/Contacts stay.
 
@@ -56,22 +58,18 @@ N_CONTACTS = 1000
 ACCOUNT_PREFIX = "bench-inbox-"
 EA_NAME_PREFIX = "Bench IMAP "
 TARGET_RATIO = 5.0
-WATCHED_TABLES = (
-	"Communication", "Communication Link", "Synced Email", "Email Sync Log", "Email Sync Account",
-	"Email Account", "IMAP Folder", "Contact", "Contact Email", "Dynamic Link", "File", "Unhandled Email",
-	"Email Queue", "Issue", "Deleted Document", "Version", "Comment", "User Email", "Error Log",
-)  # fmt: skip
+TOOLS = ("email-sync", "builtin", "email-sync-issue", "builtin-issue")
 
 
 # -- names and words ---------------------------------------------------------------------------------------------
 
-FIRST = (
+FIRST = (  # noqa: SIM905 - words are easier to read and edit as text
 	"James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara Richard Susan Joseph "
 	"Jessica Thomas Sarah Charles Karen Daniel Nancy Matthew Lisa Anthony Betty Mark Sandra Paul Ashley Steven "
 	"Emily Andrew Donna Kevin Michelle Brian Carol George Amanda Edward Melissa Ronald Deborah Timothy Stephanie "
 	"Jason Rebecca Jeffrey Laura Ryan Helen Jacob Sharon Gary Cynthia Nicholas Kathleen Eric Amy Jonathan Angela"
 ).split()
-LAST = (
+LAST = (  # noqa: SIM905
 	"Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Wilson Anderson "
 	"Thomas Taylor Moore Jackson Martin Lee Thompson White Harris Clark Lewis Robinson Walker Young Allen King "
 	"Wright Scott Hill Green Adams Nelson Baker Hall Campbell Mitchell Carter Roberts Phillips Evans Turner Parker "
@@ -474,10 +472,12 @@ class Generator:
 		target = rng.randint(10_000, 20_000) if newsletter else rng.randint(5_000, 20_000)
 		out = [
 			"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><style type=\"text/css\">",
-			"body{margin:0;padding:0;background:#f4f4f4}table{border-collapse:collapse}"
-			"td{font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#333333}"
-			".btn{background:#1a73e8;color:#ffffff;padding:10px 18px;border-radius:4px;text-decoration:none}"
-			"@media only screen and (max-width:600px){.wrap{width:100%!important}}",
+			(
+				"body{margin:0;padding:0;background:#f4f4f4}table{border-collapse:collapse}"
+				"td{font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#333333}"
+				".btn{background:#1a73e8;color:#ffffff;padding:10px 18px;border-radius:4px;text-decoration:none}"
+				"@media only screen and (max-width:600px){.wrap{width:100%!important}}"
+			),
 			"</style></head><body>",
 			'<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" bgcolor="#f4f4f4"><tr><td align="center">',
 			'<table class="wrap" role="presentation" width="640" cellpadding="0" cellspacing="0" border="0" style="background:#ffffff;margin:16px 0">',
@@ -540,8 +540,10 @@ def pdf_bytes(rng: random.Random, size: int) -> bytes:
 	objects = [
 		b"<< /Type /Catalog /Pages 2 0 R >>",
 		b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-		b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-		b"/Resources << /Font << /F1 5 0 R >> >> >>",
+		(
+			b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+			b"/Resources << /Font << /F1 5 0 R >> >> >>"
+		),
 		b"<< /Length %d >>\nstream\n" % len(text) + text + b"\nendstream",
 		b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
 		b"<< /Type /EmbeddedFile /Length %d >>\nstream\n" % len(blob) + blob + b"\nendstream",
@@ -561,10 +563,11 @@ def pdf_bytes(rng: random.Random, size: int) -> bytes:
 # -- accounts ----------------------------------------------------------------------------------------------------
 
 
-def create_email_sync_account(frappe, address: str, server, user, batch_size: int) -> str:
+def create_email_sync_account(frappe, address: str, server, user, batch_size: int, issues: bool = False) -> str:
 	doc = frappe.get_doc(
 		{
 			"doctype": "Email Sync Account",
+			"create_issues": int(issues),
 			"provider": "IMAP",
 			"email_address": address,
 			"status": "Active",
@@ -611,6 +614,9 @@ def create_email_account(frappe, address: str, server, user, run: str, append_to
 		}
 	)
 	doc.insert(ignore_permissions=True)  # validate() logs in to Dovecot once to check the account
+	# Hide it from the site's scheduler (its `pull` skips accounts awaiting a password), so no worker pulls
+	# this mailbox alongside the measured process. receive() itself does not look at the flag.
+	frappe.db.set_value("Email Account", doc.name, "awaiting_password", 1, update_modified=False)
 	frappe.db.commit()
 	return doc.name
 
@@ -647,6 +653,23 @@ def delete_communications(frappe, names: list[str]) -> None:
 			"delete from tabComment where reference_doctype = 'Communication' and reference_name in %(c)s", {"c": chunk}
 		)
 		frappe.db.sql("delete from tabCommunication where name in %(c)s", {"c": chunk})
+
+
+def delete_issues(frappe, names: list[str]) -> None:
+	"""Issues a run created, with what hangs on them (assignments, shares, versions, comments, notifications)."""
+	for chunk in _chunks(sorted(set(names))):
+		for table, doctype_column, name_column in (
+			("ToDo", "reference_type", "reference_name"),
+			("DocShare", "share_doctype", "share_name"),
+			("Version", "ref_doctype", "docname"),
+			("Comment", "reference_doctype", "reference_name"),
+			("Notification Log", "document_type", "document_name"),
+			("Communication Link", "link_doctype", "link_name"),
+		):
+			frappe.db.sql(
+				f"delete from `tab{table}` where {doctype_column} = 'Issue' and {name_column} in %(i)s", {"i": chunk}
+			)
+		frappe.db.sql("delete from tabIssue where name in %(i)s", {"i": chunk})
 
 
 def delete_account(frappe, doctype: str, name: str) -> None:
@@ -702,22 +725,21 @@ def delete_new_contacts(frappe, addresses: set[str], since: datetime) -> int:
 	return len(names)
 
 
-def cleanup_email_sync(frappe, account: str, addresses: set[str], since: datetime) -> None:
+def cleanup_email_sync(frappe, account: str, addresses: set[str], since: datetime) -> list[str]:
 	rows = frappe.db.sql(
 		"select communication, issue from `tabSynced Email` where account = %s", (account,), as_dict=True
 	)
 	delete_communications(frappe, [r.communication for r in rows if r.communication])
-	issues = [r.issue for r in rows if r.issue]
-	if issues:
-		frappe.db.sql("delete from tabIssue where name in %(i)s", {"i": issues})
+	delete_issues(frappe, [r.issue for r in rows if r.issue])
 	frappe.db.sql("delete from `tabSynced Email` where account = %s", (account,))
 	frappe.db.sql("delete from `tabEmail Sync Log` where account = %s", (account,))
 	delete_new_contacts(frappe, addresses, since)
 	delete_account(frappe, "Email Sync Account", account)
 	frappe.db.commit()
+	return [r.communication for r in rows if r.communication]
 
 
-def cleanup_builtin(frappe, account: str, addresses: set[str], since: datetime) -> None:
+def cleanup_builtin(frappe, account: str, addresses: set[str], since: datetime) -> list[str]:
 	comms = frappe.db.sql(
 		"select name, reference_doctype, reference_name from tabCommunication where email_account = %s",
 		(account,),
@@ -725,13 +747,13 @@ def cleanup_builtin(frappe, account: str, addresses: set[str], since: datetime) 
 	)
 	issues = {c.reference_name for c in comms if c.reference_doctype == "Issue" and c.reference_name}
 	delete_communications(frappe, [c.name for c in comms])
-	if issues:
-		frappe.db.sql("delete from tabIssue where name in %(i)s", {"i": list(issues)})
+	delete_issues(frappe, list(issues))
 	frappe.db.sql("delete from `tabUnhandled Email` where email_account = %s", (account,))
 	delete_new_contacts(frappe, addresses, since)
 	frappe.db.sql("delete from `tabUser Email` where email_account = %s", (account,))  # as its on_trash does
 	delete_account(frappe, "Email Account", account)
 	frappe.db.commit()
+	return [c.name for c in comms]
 
 
 def now_datetime() -> datetime:
@@ -752,14 +774,68 @@ def cleanup_stale(frappe) -> None:
 		print(f"removed leftovers of earlier runs: {len(stale_es) + len(stale_ea)} accounts")
 
 
-def table_counts(frappe) -> dict[str, int]:
-	return {dt: frappe.db.sql(f"select count(*) from `tab{dt}`")[0][0] for dt in WATCHED_TABLES}
+def leftovers(
+	frappe, run: str, doctype: str, account: str, comms: list[str], addresses: set[str], everyone: set[str], since
+) -> dict:
+	"""What of this run is still on the site after its cleanup (should be nothing). Counted by the run's own
+	markers, not by table totals: other people may be using the site meanwhile."""
+	left = {
+		"Communication": frappe.db.sql(
+			"select count(*) from tabCommunication where message_id like %s", (f"{run}.%",)
+		)[0][0],
+		doctype: frappe.db.count(doctype, {"name": account}),
+		"Synced Email": frappe.db.count("Synced Email", {"account": account}) if doctype == "Email Sync Account" else 0,
+		"Email Sync Log": frappe.db.count("Email Sync Log", {"account": account}) if doctype == "Email Sync Account" else 0,
+		"Unhandled Email": frappe.db.count("Unhandled Email", {"email_account": account}) if doctype == "Email Account" else 0,
+	}
+	for table, column, where in (
+		("Communication Link", "parent", ""),
+		("File", "attached_to_name", "attached_to_doctype = 'Communication' and"),
+		("Version", "docname", "ref_doctype = 'Communication' and"),
+		("Comment", "reference_name", "reference_doctype = 'Communication' and"),
+		("Email Queue", "communication", ""),
+	):
+		left[table] = sum(
+			frappe.db.sql(f"select count(*) from `tab{table}` where {where} {column} in %(c)s", {"c": chunk})[0][0]
+			for chunk in _chunks(sorted(set(comms)))
+		)
+	left["Contact"] = sum(
+		frappe.db.sql(
+			"select count(distinct c.name) from tabContact c join `tabContact Email` e on e.parent = c.name "
+			"where e.email_id in %(e)s and c.creation >= %(since)s",
+			{"e": chunk, "since": since},
+		)[0][0]
+		for chunk in _chunks(sorted(addresses))
+	)
+	left["Issue"] = sum(
+		frappe.db.sql(
+			"select count(*) from tabIssue where raised_by in %(e)s and creation >= %(since)s", {"e": chunk, "since": since}
+		)[0][0]
+		for chunk in _chunks(sorted(everyone))
+	)
+	return {k: v for k, v in left.items() if v}
 
 
 # -- the measured subprocess -------------------------------------------------------------------------------------
 
 
 def maxrss_mb() -> float:
+	"""This process's peak RSS in MB. Linux carries ru_maxrss over an exec from the process that forked us (the
+	parent, which holds all generated mail), so the memory map's own high-water mark (VmHWM) is read instead
+	where /proc has it."""
+	with contextlib.suppress(OSError, ValueError):
+		for line in Path("/proc/self/status").read_text().splitlines():
+			if line.startswith("VmHWM:"):
+				return round(int(line.split()[1]) / 1024, 1)
+	return ru_maxrss_mb()
+
+
+def cpu_seconds() -> float:
+	usage = resource.getrusage(resource.RUSAGE_SELF)
+	return usage.ru_utime + usage.ru_stime
+
+
+def ru_maxrss_mb() -> float:
 	return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # kB on Linux
 
 
@@ -793,6 +869,7 @@ def child_main(args) -> None:
 	result["connections_opened"] = status_value(frappe, "Connections", "global") - g_connections
 	result["baseline_rss_mb"] = baseline_rss
 	result["maxrss_mb"] = maxrss_mb()
+	result["ru_maxrss_mb"] = ru_maxrss_mb()  # for reference: includes the parent's peak, see maxrss_mb()
 	result["messages"] = args.n
 	if profiler is not None:
 		import io
@@ -811,6 +888,7 @@ def run_email_sync(frappe, account: str, overhead: int, profiler) -> dict:
 	from email_sync.sync.runner import sync_account
 
 	q0 = status_value(frappe, "Questions")
+	c0 = cpu_seconds()
 	t0 = time.perf_counter()
 	if profiler:
 		profiler.enable()
@@ -818,13 +896,14 @@ def run_email_sync(frappe, account: str, overhead: int, profiler) -> dict:
 	if profiler:
 		profiler.disable()
 	seconds = time.perf_counter() - t0
+	cpu = cpu_seconds() - c0
 	queries = status_value(frappe, "Questions") - q0 - overhead
 	statuses = dict(
 		frappe.db.sql("select status, count(*) from `tabSynced Email` where account = %s group by status", (account,))
 	)
 	communications = frappe.db.sql(
 		"select count(*) from tabCommunication where name in "
-		"(select communication from `tabSynced Email` where account = %s and status = 'Filed')",
+		"(select communication from `tabSynced Email` where account = %s)",
 		(account,),
 	)[0][0]
 	log = frappe.db.get_value(
@@ -833,6 +912,7 @@ def run_email_sync(frappe, account: str, overhead: int, profiler) -> dict:
 	return {
 		"tool": "email-sync",
 		"seconds": round(seconds, 3),
+		"cpu_seconds": round(cpu, 3),
 		"queries": queries,
 		"communications_created": statuses.get("Filed", 0),
 		"communications_found": communications,
@@ -848,6 +928,7 @@ def run_builtin(frappe, args, overhead: int, profiler) -> dict:
 	account = args.account
 	password = os.environ.get("BENCH_IMAP_PASSWORD", "")
 	seconds = 0.0
+	cpu = 0.0
 	queries = 0
 	pulls = []
 	previous = 0
@@ -856,6 +937,7 @@ def run_builtin(frappe, args, overhead: int, profiler) -> dict:
 	max_pulls = args.n // 100 + 30
 	while len(pulls) < max_pulls:
 		q0 = status_value(frappe, "Questions")
+		c0 = cpu_seconds()
 		t0 = time.perf_counter()
 		if profiler:
 			profiler.enable()
@@ -871,6 +953,7 @@ def run_builtin(frappe, args, overhead: int, profiler) -> dict:
 		if profiler:
 			profiler.disable()
 		seconds += time.perf_counter() - t0
+		cpu += cpu_seconds() - c0
 		queries += status_value(frappe, "Questions") - q0 - overhead
 		# Bookkeeping, not measured: how far did it get?
 		count = frappe.db.count("Communication", {"email_account": account})
@@ -884,6 +967,7 @@ def run_builtin(frappe, args, overhead: int, profiler) -> dict:
 	return {
 		"tool": "builtin",
 		"seconds": round(seconds, 3),
+		"cpu_seconds": round(cpu, 3),
 		"wall_seconds": round(time.perf_counter() - started, 3),
 		"queries": queries,
 		"communications_created": previous,
@@ -896,7 +980,7 @@ def imap_unseen(host: str, port: int, user: str, password: str) -> int:
 	imap = imaplib.IMAP4(host, port, timeout=30)
 	try:
 		imap.login(user, password)
-		typ, data = imap.status("INBOX", "(UNSEEN)")
+		_, data = imap.status("INBOX", "(UNSEEN)")
 		return int(data[0].decode().rsplit("UNSEEN", 1)[1].strip(" )"))
 	finally:
 		with contextlib.suppress(Exception):
@@ -949,31 +1033,36 @@ def bench_one(frappe, server, args, n: int, people: list[dict], internal: str, t
 
 	results = {}
 	for tool in tools:
-		before = table_counts(frappe)
 		since = now_datetime() - timedelta(seconds=1)  # site time, as `creation` is
 		account = None
 		try:
-			if tool == "email-sync":
-				account = create_email_sync_account(frappe, mailbox, server, users[tool], args.batch_size)
+			if tool.startswith("email-sync"):
+				account = create_email_sync_account(
+					frappe, mailbox, server, users[tool], args.batch_size, issues=tool == "email-sync-issue"
+				)
 			else:
 				account = create_email_account(
 					frappe, mailbox, server, users[tool], run, "Issue" if tool == "builtin-issue" else None
 				)
 			print(f"running {tool} ...", flush=True)
-			result = run_child(args, tool if tool == "email-sync" else "builtin", account, n, users[tool], server)
+			kind = "email-sync" if tool.startswith("email-sync") else "builtin"
+			load_before = os.getloadavg()[0]
+			result = run_child(args, kind, account, n, users[tool], server)
+			result["load_avg"] = f"{load_before:.1f} -> {os.getloadavg()[0]:.1f}"
 			result.update(inspect_run(frappe, tool, account, run_addresses, since))
 			results[tool] = result
 			print(f"{tool}: {json.dumps(summary(result), default=str)}", flush=True)
-		except Exception as e:
+		except Exception as e:  # noqa: BLE001 - report it, clean up, go on with the other tools
 			print(f"{tool} FAILED: {e}", flush=True)
 			results[tool] = {"error": str(e)}
 		finally:
 			if account and not args.keep:
 				frappe.db.rollback()
-				(cleanup_email_sync if tool == "email-sync" else cleanup_builtin)(frappe, account, run_addresses, since)
-				after = table_counts(frappe)
-				growth = {k: after[k] - before[k] for k in after if after[k] != before[k]}
-				results[tool]["site_growth_after_cleanup"] = growth
+				cleanup = cleanup_email_sync if tool.startswith("email-sync") else cleanup_builtin
+				comms = cleanup(frappe, account, run_addresses, since)
+				doctype = "Email Sync Account" if tool.startswith("email-sync") else "Email Account"
+				left = leftovers(frappe, run, doctype, account, comms, run_addresses, gen.addresses, since)
+				results[tool]["left_after_cleanup"] = left or "nothing"
 	print_table(n, results)
 	return results
 
@@ -982,7 +1071,11 @@ def inspect_run(frappe, tool: str, account: str, addresses: set[str], since: dat
 	"""What the run left on the site, counted by the parent after the measured subprocess ended."""
 	frappe.db.commit()  # a fresh snapshot
 	out: dict = {}
-	if tool == "email-sync":
+	if tool.startswith("email-sync"):
+		out["issues_created"] = frappe.db.sql(
+			"select count(distinct issue) from `tabSynced Email` where account = %s and ifnull(issue, '') != ''",
+			(account,),
+		)[0][0]
 		comms = frappe.db.sql_list(
 			"select communication from `tabSynced Email` where account = %s and ifnull(communication, '') != ''",
 			(account,),
@@ -1027,7 +1120,7 @@ def inspect_run(frappe, tool: str, account: str, addresses: set[str], since: dat
 		if addresses
 		else 0
 	)
-	out["error_logs"] = frappe.db.sql_list(
+	out["error_logs_on_site_meanwhile"] = frappe.db.sql_list(
 		"select concat(method, ' x', count(*)) from `tabError Log` where creation >= %s group by method", (since,)
 	)
 	return out
@@ -1045,8 +1138,9 @@ def rate(result: dict | None) -> float | None:
 
 
 def print_table(n: int, results: dict) -> None:
-	columns = [t for t in ("email-sync", "builtin", "builtin-issue") if t in results]
-	titles = {"email-sync": "Email Sync", "builtin": "Built-in pull", "builtin-issue": "Built-in -> Issue"}
+	columns = [t for t in ("email-sync", "builtin", "email-sync-issue", "builtin-issue") if t in results]
+	titles = {"email-sync": "Email Sync", "builtin": "Built-in pull", "email-sync-issue": "Email Sync + Issues",
+	          "builtin-issue": "Built-in -> Issue"}  # fmt: skip
 
 	def fmt(value, spec=",.0f"):
 		return "-" if value is None else format(value, spec)
@@ -1054,15 +1148,22 @@ def print_table(n: int, results: dict) -> None:
 	rows = [
 		("seconds", lambda r: fmt(r.get("seconds"), ",.1f")),
 		("messages/s", lambda r: fmt(rate(r), ",.1f")),
+		("CPU s of the sync process", lambda r: fmt(r.get("cpu_seconds"), ",.1f")),
 		("queries", lambda r: fmt(r.get("queries"))),
 		("queries/message", lambda r: fmt(r["queries"] / r["messages"], ".2f") if "queries" in r else "-"),
 		("peak RSS MB", lambda r: fmt(r.get("maxrss_mb"), ",.1f")),
 		("  RSS after init MB", lambda r: fmt(r.get("baseline_rss_mb"), ",.1f")),
 		("communications created", lambda r: fmt(r.get("communications_created"))),
+		("Communication rows written", lambda r: fmt(r.get("communications_found", r.get("communications_created")))),
+		("Issues created", lambda r: fmt(r.get("issues_created"))),
 		("communication links", lambda r: fmt(r.get("communication_links"))),
 		("contacts auto-created", lambda r: fmt(r.get("contacts_created"))),
 		("attachment files saved", lambda r: fmt(r.get("files_created"))),
-		("other connections' queries", lambda r: fmt(r["global_queries"] - r["queries"]) if "global_queries" in r else "-"),
+		("messages not filed", lambda r: fmt(r["messages"] - r["communications_created"]) if "messages" in r else "-"),
+		# Server-wide counters: include any other client of this MariaDB during the run.
+		("other clients' queries", lambda r: fmt(r["global_queries"] - r["queries"]) if "global_queries" in r else "-"),
+		("new DB connections", lambda r: fmt(r.get("connections_opened"))),
+		("load average (1 min)", lambda r: r.get("load_avg", "-")),
 	]
 	print(f"\n--- {n:,} messages ---")
 	print(f"{'':28}" + "".join(f"{titles[c]:>20}" for c in columns))
@@ -1075,27 +1176,33 @@ def print_table(n: int, results: dict) -> None:
 		print(f"target: >= {TARGET_RATIO:g}x the built-in's messages/s: {'PASS' if ratio >= TARGET_RATIO else 'FAIL'}")
 	else:
 		print(f"target: >= {TARGET_RATIO:g}x the built-in's messages/s: not measured (both tools must run)")
-	if "builtin-issue" in results and es and rate(results["builtin-issue"]):
-		print(f"ratio messages/s (Email Sync / built-in -> Issue): {es / rate(results['builtin-issue']):.1f}x")
+	es_issue, builtin_issue = rate(results.get("email-sync-issue")), rate(results.get("builtin-issue"))
+	if es_issue and builtin_issue:
+		print(f"ratio messages/s with Issues (Email Sync + Issues / built-in -> Issue): {es_issue / builtin_issue:.1f}x")
 	for tool in columns:
 		r = results[tool]
 		extra = {k: r.get(k) for k in ("statuses", "log", "decision_rules", "pulls", "distinct_message_ids",
-		                               "unhandled_emails", "issues_created", "error_logs",
-		                               "site_growth_after_cleanup", "error", "connections_opened") if k in r}  # fmt: skip
+		                               "unhandled_emails", "issues_created", "error_logs_on_site_meanwhile",
+		                               "left_after_cleanup", "error") if k in r}  # fmt: skip
 		print(f"{titles[tool]}: {json.dumps(extra, default=str, ensure_ascii=False)}")
 	sys.stdout.flush()
 
 
 def parent_main(args) -> None:
 	sys.path.insert(0, str(REPO / "tests" / "providers"))
+	import frappe
 	from dovecot import Dovecot
 
-	import frappe
-
 	counts = [int(c) for c in args.messages.split(",") if c.strip()]
-	tools = {"all": ["builtin", "email-sync"], "email-sync": ["email-sync"], "builtin": ["builtin"]}[args.only]
-	if args.issue and args.only != "email-sync":
-		tools.insert(tools.index("builtin") + 1, "builtin-issue")
+	if args.only == "all":
+		tools = ["builtin", "email-sync"] + (["builtin-issue", "email-sync-issue"] if args.issue else [])
+	else:
+		tools = [t.strip() for t in args.only.split(",") if t.strip()]
+		if args.issue:
+			tools += [f"{t}-issue" for t in tools if t in ("builtin", "email-sync")]
+		unknown = set(tools) - set(TOOLS)
+		if unknown:
+			sys.exit(f"--only: unknown tool(s) {', '.join(sorted(unknown))}; choose from {', '.join(TOOLS)}")
 
 	frappe.init(args.site, sites_path=".")
 	frappe.connect()
@@ -1133,8 +1240,12 @@ def main() -> None:
 	parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 	parser.add_argument("--site", required=True)
 	parser.add_argument("--messages", default="2000", help="message count(s), comma-separated: 2000,10000")
-	parser.add_argument("--only", choices=("all", "email-sync", "builtin"), default="all")
-	parser.add_argument("--issue", action="store_true", help="also time the built-in with append_to Issue")
+	parser.add_argument(
+		"--only", default="all", help=f"comma-separated tools to run, of: {', '.join(TOOLS)} (default: all)"
+	)
+	parser.add_argument(
+		"--issue", action="store_true", help="also time both tools making Issues (append_to Issue / create_issues)"
+	)
 	parser.add_argument("--seed", type=int, default=1, help="message generator seed")
 	parser.add_argument("--batch-size", type=int, default=200, help="Email Sync batch size")
 	parser.add_argument("--profile", action="store_true", help="print a cProfile of each measured sync")

@@ -152,6 +152,7 @@ email_sync.open_email = (communication) => {
 			dialog.$body.find(".email-sync-images").addClass("hidden");
 		});
 		render(false);
+		dialog.onhide = () => dialog.$wrapper.remove(); // one email's frame in the page at a time
 		dialog.show();
 	});
 };
