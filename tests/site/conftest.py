@@ -16,26 +16,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import frappe  # noqa: E402
 from dovecot import Dovecot, DovecotUnavailable  # noqa: E402
-
-INTERNAL_DOMAIN = "ourco.example"
-
+from factories import connect_site  # noqa: E402
 
 @pytest.fixture(scope="session", autouse=True)
 def site():
-	name = os.environ.get("EMAIL_SYNC_SITE")
-	if not name:
-		pytest.exit("Set EMAIL_SYNC_SITE (tests/run does) and run from the bench's sites folder.", returncode=2)
-	frappe.init(site=name, sites_path=os.getcwd())
-	frappe.connect()
-	frappe.set_user("Administrator")
-	if "email_sync" not in frappe.get_installed_apps():
-		pytest.exit(f"email_sync is not installed on {name}.", returncode=2)
-	settings = frappe.get_single("Email Sync Settings")
-	settings.internal_domains = INTERNAL_DOMAIN
-	settings.unmatched_action = "Needs Review"
-	settings.skip_auto_submitted = 1
-	settings.save()
-	frappe.db.commit()
+	name = connect_site()
 	pause_test_accounts()
 	yield name
 	frappe.db.rollback()

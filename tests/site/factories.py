@@ -163,3 +163,27 @@ def site_user(key: str, *roles: str, password: str | None = None) -> str:
 		frappe.flags.in_import = False
 	frappe.db.commit()
 	return user.name
+
+
+INTERNAL_DOMAIN = "ourco.example"
+
+
+def connect_site() -> str:
+	"""This process on the site named by EMAIL_SYNC_SITE, as Administrator, with the settings the tests assume."""
+	import pytest
+
+	name = os.environ.get("EMAIL_SYNC_SITE")
+	if not name:
+		pytest.exit("Set EMAIL_SYNC_SITE (tests/run does) and run from the bench's sites folder.", returncode=2)
+	frappe.init(site=name, sites_path=os.getcwd())
+	frappe.connect()
+	frappe.set_user("Administrator")
+	if "email_sync" not in frappe.get_installed_apps():
+		pytest.exit(f"email_sync is not installed on {name}.", returncode=2)
+	settings = frappe.get_single("Email Sync Settings")
+	settings.internal_domains = INTERNAL_DOMAIN
+	settings.unmatched_action = "Needs Review"
+	settings.skip_auto_submitted = 1
+	settings.save()
+	frappe.db.commit()
+	return name
