@@ -178,9 +178,18 @@ class IssueRouter:
 		if self.account.attach_eml and item.fetched.raw:
 			_attach_eml(issue.name, item)
 		if self.account.acknowledgement_template and issue.raised_by:
-			_acknowledge(issue, self.account.acknowledgement_template)
+			self._acknowledge(issue, item)
 		self.created.append(issue.name)
 		return issue.name
+
+	def _acknowledge(self, issue, item: Item) -> None:
+		"""Queue the acknowledgement; if it cannot be (no outgoing Email Account), the Issue still stands."""
+		try:
+			_acknowledge(issue, self.account.acknowledgement_template)
+		except Exception as e:
+			name = synced_email_name(self.account.name, item.plan.message.key)
+			reason = f"{item.plan.reason} The acknowledgement was not sent: {frappe.utils.strip_html(str(e))}"
+			frappe.db.set_value("Synced Email", name, "reason", reason[:1000], update_modified=False)
 
 	def _attach(self, item: Item, issue: str) -> None:
 		communication = frappe.get_doc("Communication", item.communication)

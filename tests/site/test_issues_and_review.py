@@ -198,3 +198,45 @@ def test_private_account_issues_keep_emails_off_the_shared_timeline(dovecot, par
 	row = synced(account)[0]
 	assert frappe.db.get_value("Communication", row.communication, "reference_name") == issue_of(account, "Private request")
 	assert not frappe.db.exists("Communication Link", {"parent": row.communication})
+
+
+def test_new_issue_gets_mapped_fields_and_an_acknowledgement(dovecot, party, settings):
+	template = frappe.get_doc({"doctype": "Email Template", "name": unique("Ack "), "subject": "We got it: {{ subject }}",
+		"response": "Hello, your request {{ name }} is logged."}).insert(ignore_permissions=True)
+	issue_type = frappe.get_doc({"doctype": "Issue Type"}).insert(ignore_permissions=True, set_name=unique("Email ")).name
+	settings.reload()
+	settings.append("issue_fields", {"issue_field": "issue_type", "email_property": "Fixed Value", "default_value": issue_type})
+	settings.save()
+	frappe.db.commit()
+	box = new_mailbox(dovecot)
+	account = make_account(dovecot, box, create_issues=1, acknowledgement_template=template.name)
+	try:
+		# Without an outgoing Email Account the acknowledgement cannot be queued: the Issue still is made
+		deliver(dovecot, box, [mail(f"lee@{party.domain}", box.name, subject="Need a quote")])
+		sync_account(account)
+		issue = issue_of(account, "Need a quote")
+		assert issue and frappe.db.get_value("Issue", issue, "issue_type") == issue_type
+		row = frappe.get_doc("Synced Email", synced(account)[0].name)
+		assert "acknowledgement was not sent" in row.reason
+
+		outgoing = frappe.get_doc({"doctype": "Email Account", "email_id": f"{unique('support')}@ourco.example",
+			"email_account_name": unique("Support "), "enable_outgoing": 1, "default_outgoing": 1,
+			"smtp_server": "127.0.0.1", "awaiting_password": 1}).insert(ignore_permissions=True)
+		frappe.db.commit()
+		deliver(dovecot, box, [mail(f"lee@{party.domain}", box.name, subject="Second quote")])
+		sync_account(account)
+		second = issue_of(account, "Second quote")
+		queued = frappe.get_all("Email Queue", filters={"reference_doctype": "Issue", "reference_name": second},
+			fields=["name", "message"])
+		assert len(queued) == 1 and "We got it: Second quote" in queued[0].message
+		assert frappe.get_all("Email Queue Recipient", filters={"parent": queued[0].name}, pluck="recipient") == [
+			f"lee@{party.domain}"
+		]
+	finally:
+		frappe.db.rollback()
+		for name in frappe.get_all("Email Account", filters={"email_id": ("like", "support%@ourco.example")}, pluck="name"):
+			frappe.delete_doc("Email Account", name, force=True, ignore_permissions=True)
+		settings.reload()
+		settings.set("issue_fields", [])
+		settings.save()
+		frappe.db.commit()
