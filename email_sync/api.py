@@ -143,9 +143,10 @@ def create_customer(name: str, customer_name: str | None = None) -> str:
 
 @frappe.whitelist()
 def customer_prefill(name: str) -> dict:
-	from email_sync.sync.review import _rows, customer_prefill as prefill
+	from email_sync.sync.review import customer_prefill as prefill
+	from email_sync.sync.review import synced_rows
 
-	return prefill(_rows([name], ("Needs Review",))[0])
+	return prefill(synced_rows([name], ("Needs Review",))[0])
 
 
 @frappe.whitelist(methods=["POST"])

@@ -6,7 +6,7 @@ import frappe
 
 from email_sync.engine import Filter, RuleSet, plan_message
 from email_sync.sync.context import account_config, load_context
-from email_sync.sync.review import _plan
+from email_sync.sync.review import stored_plan
 
 # Decisions taken before filters run (see engine/decide.py): a filter cannot change them.
 EARLIER_RULES = ("unreadable", "blacklist:", "internal", "auto-submitted", "engine-error", "write-error")
@@ -23,7 +23,7 @@ def preview_filter(rule: Filter, account: str | None = None, limit: int = 50) ->
 		if row.decision_rule and row.decision_rule.startswith(EARLIER_RULES):
 			status, reason = row.status, row.reason
 		else:
-			plan = plan_message(_plan(row, row.status, "", [], []).message, contexts[row.account])
+			plan = plan_message(stored_plan(row, row.status, "", [], []).message, contexts[row.account])
 			status, reason = plan.status, plan.reason
 		changed += status != row.status
 		results.append(

@@ -24,7 +24,7 @@ def assign_to_customer(names: list[str], customer: str, contact: str | None = No
 	if not frappe.db.exists("Customer", customer):
 		frappe.throw(_("Customer {0} does not exist.").format(customer))
 	filed = []
-	for row in _rows(names, ("Needs Review",)):
+	for row in synced_rows(names, ("Needs Review",)):
 		address = _counterpart(row)
 		person = contact or _contact_for(address, customer, row.sender_name if row.direction == INBOUND else "")
 		_learn(person, address, customer)
@@ -37,7 +37,7 @@ def assign_to_customer(names: list[str], customer: str, contact: str | None = No
 
 def create_customer(name: str, customer_name: str | None = None) -> str:
 	"""A Customer prefilled from the sender (name from the domain, the domain as its email domain), then assign."""
-	row = _rows([name], ("Needs Review",))[0]
+	row = synced_rows([name], ("Needs Review",))[0]
 	prefill = customer_prefill(row)
 	customer = frappe.get_doc(
 		{
@@ -62,13 +62,13 @@ def customer_prefill(row) -> dict:
 def create_issues(names: list[str]) -> list[str]:
 	"""An Issue for each email (filing it first if it waits for review and has a Customer to go to)."""
 	issues = []
-	for row in _rows(names, REVIEWABLE):
+	for row in synced_rows(names, REVIEWABLE):
 		if row.issue:
 			issues.append(row.issue)
 			continue
 		contacts = [c for c in (row.matched_contacts or "").splitlines() if c]
 		customers = [c for c in (row.matched_customers or "").splitlines() if c]
-		plan = _plan(row, FILED, row.reason, contacts, customers)
+		plan = stored_plan(row, FILED, row.reason, contacts, customers)
 		if row.status != "Filed":
 			plan = _file(row, contacts, customers, _("Filed for an Issue by {0}.").format(frappe.session.user))
 		issue = _route_issue(row, plan, force=True)
@@ -80,7 +80,7 @@ def create_issues(names: list[str]) -> list[str]:
 def ignore_senders(names: list[str]) -> list[str]:
 	"""Blacklist each email's sender, and skip the email; its unlinked Communication goes."""
 	ignored = []
-	for row in _rows(names, ("Needs Review",)):
+	for row in synced_rows(names, ("Needs Review",)):
 		address = _counterpart(row)
 		if address and not frappe.db.exists("Email Sync Blacklist", address):
 			frappe.get_doc(
@@ -108,7 +108,7 @@ def ignore_senders(names: list[str]) -> list[str]:
 	return ignored
 
 
-def _rows(names: list[str], statuses: tuple[str, ...]) -> list:
+def synced_rows(names: list[str], statuses: tuple[str, ...]) -> list:
 	rows = frappe.get_all("Synced Email", filters={"name": ("in", names)}, fields=["*"])
 	for row in rows:
 		frappe.get_doc("Email Sync Account", row.account).check_permission("read")
@@ -160,7 +160,7 @@ def _learn(contact: str, address: str, customer: str) -> None:
 
 
 def _file(row, contacts: list[str], customers: list[str], reason: str) -> Plan:
-	plan = _plan(row, FILED, reason, contacts, customers)
+	plan = stored_plan(row, FILED, reason, contacts, customers)
 	if row.communication:
 		now, user = frappe.utils.now_datetime(), frappe.session.user
 		shared = bool(frappe.db.get_value("Email Sync Account", row.account, "shared"))
@@ -184,7 +184,7 @@ def _file(row, contacts: list[str], customers: list[str], reason: str) -> Plan:
 	return plan
 
 
-def _plan(row, status: str, reason: str, contacts: list[str], customers: list[str]) -> Plan:
+def stored_plan(row, status: str, reason: str, contacts: list[str], customers: list[str]) -> Plan:
 	"""The engine's view of a stored email, rebuilt from its Synced Email and Communication."""
 	text = frappe.db.get_value("Communication", row.communication, "text_content") if row.communication else ""
 	message = Message(

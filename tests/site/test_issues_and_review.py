@@ -174,6 +174,12 @@ def test_create_customer_issue_and_ignore_from_review(dovecot):
 	spam = f"{unique('promo')}@spam.example"
 	_account, rows = review_mailbox(dovecot, [f"boss@{newco}", spam, f"x@{unique('other')}.example"])
 
+	from email_sync.api import customer_prefill
+
+	assert customer_prefill(rows[f"boss@{newco}"].name) == {
+		"customer_name": newco.split(".")[0].title(),
+		"email_sync_domains": newco,
+	}
 	customer = create_customer(rows[f"boss@{newco}"].name)
 	assert frappe.db.get_value("Customer", customer, "email_sync_domains") == newco
 	assert frappe.get_doc("Synced Email", rows[f"boss@{newco}"].name).status == "Filed"
