@@ -121,6 +121,24 @@ def disconnect(account: str, erase: bool = False) -> dict:
 	return disconnect_account(doc, erase=frappe.utils.sbool(erase))
 
 
+@frappe.whitelist(methods=["POST"])
+def strip_stored(account: str) -> dict:
+	"""After the account's Store mode became stricter: cut what it already stored down to that mode."""
+	from email_sync.sync.attachments import held_only_by
+
+	doc = _account_for(account, "write")
+	frappe.enqueue(
+		"email_sync.sync.attachments.strip_stored",
+		queue="long",
+		timeout=60 * 60,
+		job_id=f"email_sync::strip::{doc.name}",
+		deduplicate=True,
+		enqueue_after_commit=True,
+		account=doc.name,
+	)
+	return {"queued": len(held_only_by(doc.name)), "store_mode": doc.store_mode}
+
+
 def _names(names) -> list[str]:
 	return frappe.parse_json(names) if isinstance(names, str) else list(names or [])
 
@@ -146,7 +164,7 @@ def customer_prefill(name: str) -> dict:
 	from email_sync.sync.review import customer_prefill as prefill
 	from email_sync.sync.review import synced_rows
 
-	return prefill(synced_rows([name], ("Needs Review",))[0])
+	return prefill(synced_rows([name], ("Needs Review",), "read")[0])
 
 
 @frappe.whitelist(methods=["POST"])

@@ -11,20 +11,9 @@ from frappe.utils import now_datetime
 
 from email_sync.engine.sanitize import sanitize_email_html
 from email_sync.engine.schedule import health
+from email_sync.permissions import is_admin, visible_accounts
 
 PARTIES = ("Customer", "Contact")
-
-
-def is_admin(user: str | None = None) -> bool:
-	return "System Manager" in frappe.get_roles(user or frappe.session.user)
-
-
-def visible_accounts() -> tuple[list[str], list[str]]:
-	"""(shared accounts, private accounts this user may see: their own, or all for administrators)."""
-	rows = frappe.get_all("Email Sync Account", fields=["name", "shared", "account_owner"])
-	shared = [r.name for r in rows if r.shared]
-	private = [r.name for r in rows if not r.shared and (is_admin() or r.account_owner == frappe.session.user)]
-	return shared, private
 
 
 @frappe.whitelist()
@@ -62,7 +51,7 @@ def _add_sync_details(rows: list[dict]) -> None:
 	if not rows:
 		return
 	synced = frappe.db.sql(
-		"""select se.communication, se.snippet, se.attachment_count, se.account, a.provider
+		"""select se.name, se.communication, se.snippet, se.attachment_count, se.account, a.provider
 		from `tabSynced Email` se join `tabEmail Sync Account` a on a.name = se.account
 		where se.communication in %(names)s order by se.creation""",
 		{"names": [r.name for r in rows]},
@@ -71,8 +60,10 @@ def _add_sync_details(rows: list[dict]) -> None:
 	by_comm = {}
 	for s in synced:
 		by_comm.setdefault(s.communication, s)
+	files = attachment_rows([s.name for s in by_comm.values()])
 	for row in rows:
 		s = by_comm.get(row.name)
+		row.attachments = files.get(s.name, []) if s else []
 		row.source = s.provider if s else "ERPNext"  # not synced: sent or received by ERPNext itself
 		row.snippet = s.snippet if s else " ".join(frappe.utils.strip_html(row.content or "").split())[:200]
 		row.pop("content", None)
@@ -84,11 +75,19 @@ def _add_sync_details(rows: list[dict]) -> None:
 @frappe.whitelist()
 def email_view(communication: str) -> dict:
 	"""One email for reading: its sanitised HTML with remote images held back, and its headers."""
+	denied = _("You may not read this email.")
+	# A missing email and a forbidden one get the same answer: the id says nothing about what exists.
+	if not communication or not isinstance(communication, str) or len(communication) > 140:
+		raise frappe.PermissionError(denied)
+	if not frappe.db.exists("Communication", communication):
+		raise frappe.PermissionError(denied)
 	doc = frappe.get_doc("Communication", communication)
 	if not _may_read(doc):
-		raise frappe.PermissionError(_("You may not read this email."))
-	# Sanitised again whatever its origin (mail sent from ERPNext too); the view renders it in a sandboxed frame.
-	html, blocked = sanitize_email_html(doc.content or "")
+		raise frappe.PermissionError(denied)
+	html, blocked = stored_view(doc)
+	synced = frappe.db.get_value("Synced Email", {"communication": doc.name}, "name", order_by="creation asc")
+	files = attachment_rows([synced]).get(synced, []) if synced else []
+	html = inline_images(html, files)
 	return {
 		"subject": doc.subject,
 		"sender": doc.sender,
@@ -101,7 +100,78 @@ def email_view(communication: str) -> dict:
 		"remote_images": blocked,
 		"reference_doctype": doc.reference_doctype,
 		"reference_name": doc.reference_name,
+		"attachments": files,
 	}
+
+
+def attachment_rows(synced_emails: list[str]) -> dict[str, list[dict]]:
+	"""Each synced email's attachments as the desk lists them: name, size, and a download link or a reason."""
+	if not synced_emails:
+		return {}
+	rows = frappe.db.sql(
+		"""select name, parent, file_name, size, content_type, file, reason, content_id, inline
+		from `tabEmail Sync Attachment` where parent in %(parents)s and parenttype = 'Synced Email'
+		order by parent, idx""",
+		{"parents": synced_emails},
+		as_dict=True,
+	)
+	out: dict[str, list[dict]] = {}
+	for row in rows:
+		row.url = f"/api/method/email_sync.desk.attachment?name={row.name}" if row.file else None
+		out.setdefault(row.pop("parent"), []).append(row)
+	return out
+
+
+INLINE_TYPES = ("image/png", "image/gif", "image/jpeg", "image/webp")
+INLINE_BYTES = 5 * 1024 * 1024  # in the viewer at most; larger inline images stay as attachments to download
+
+
+def inline_images(html: str, files: list[dict]) -> str:
+	"""cid: references shown in place: the stored image as a data: URI (the viewer is a sandboxed frame with
+	no cookies, so it cannot fetch the site's files; data: images are all its policy allows)."""
+	import base64
+	from html import escape
+
+	budget = INLINE_BYTES
+	for row in files:
+		if not (row.content_id and row.file and row.content_type in INLINE_TYPES and row.size <= budget):
+			continue
+		reference = escape(f"cid:{row.content_id}", quote=True)
+		if reference not in html:
+			continue
+		content = frappe.get_doc("File", row.file).get_content()
+		budget -= len(content)
+		data = f"data:{row.content_type};base64,{base64.b64encode(content).decode()}"
+		html = html.replace(f'"{reference}"', f'"{data}"')
+	return html
+
+
+@frappe.whitelist()
+def attachment(name: str):
+	"""Download one attachment of a synced email, for whoever may read that email."""
+	denied = _("You may not read this attachment.")
+	row = frappe.db.get_value("Email Sync Attachment", name, ["parent", "file", "file_name"], as_dict=True) if (
+		isinstance(name, str) and len(name) <= 140) else None  # fmt: skip
+	communication = row and frappe.db.get_value("Synced Email", row.parent, "communication")
+	if not (row and row.file and communication and frappe.db.exists("Communication", communication)):
+		raise frappe.PermissionError(denied)
+	if not _may_read(frappe.get_doc("Communication", communication)):
+		raise frappe.PermissionError(denied)
+	file = frappe.get_doc("File", row.file)
+	frappe.local.response.filename = row.file_name or file.file_name
+	frappe.local.response.filecontent = file.get_content()
+	frappe.local.response.type = "download"
+
+
+def stored_view(doc) -> tuple[str, int]:
+	"""The email's HTML as the sync stored it (sanitised once, within its budget, when it was filed).
+
+	Mail that reached the site some other way (Frappe's own pull, mail sent from ERPNext) is sanitised here;
+	the sanitiser runs in linear time, so this is bounded too."""
+	content = doc.content or ""
+	if frappe.db.exists("Synced Email", {"communication": doc.name, "email_key": ("like", f"{doc.name}%")}):
+		return content, content.count("data-remote-src=")
+	return sanitize_email_html(content)
 
 
 def _may_read(doc) -> bool:
@@ -130,7 +200,7 @@ def dashboard(limit: int = 20) -> dict:
 		"Email Sync Account",
 		fields=[
 			"name", "provider", "email_address", "status", "frequency", "last_sync", "last_success",
-			"emails_synced", "error_count", "consecutive_failures", "last_error", "last_error_fix", "shared",
+			"emails_synced", "error_count", "consecutive_failures", "last_error", "last_error_fix", "shared", "store_mode",
 		],
 		order_by="email_address asc",
 	)  # fmt: skip

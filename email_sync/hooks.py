@@ -13,6 +13,7 @@ doctype_js = {
 }
 page_js = {"email-sync": "public/js/emails_section.js"}
 
+before_install = "email_sync.install.before_install"
 after_install = "email_sync.install.after_install"
 before_uninstall = "email_sync.install.before_uninstall"
 after_migrate = "email_sync.install.after_migrate"
@@ -26,3 +27,13 @@ scheduler_events = {
 
 # A Synced Email keeps pointing at what it filed; deleting that Communication or Issue must not be blocked.
 ignore_links_on_delete = ["Synced Email"]
+
+# A private account's mail is seen by its owner and System Managers only, on every path (see permissions.py).
+permission_query_conditions = {
+	"Synced Email": "email_sync.permissions.synced_email_query",
+	"Communication": "email_sync.permissions.communication_query",
+}
+has_permission = {
+	"Synced Email": "email_sync.permissions.synced_email_permission",
+	"Communication": "email_sync.permissions.communication_permission",
+}

@@ -58,7 +58,12 @@ CUSTOM_FIELDS = {
 }
 
 
+def before_install():
+	add_roles()  # before the DocTypes whose permissions name them
+
+
 def after_install():
+	add_roles()
 	add_custom_fields()
 	add_issue_priorities()
 	set_default_settings()
@@ -66,9 +71,20 @@ def after_install():
 
 def after_migrate():
 	# Idempotent, so every migrate brings an upgraded site to what a fresh install has.
+	add_roles()
 	add_custom_fields()
 	add_issue_priorities()
 	set_default_settings()
+
+
+def add_roles():
+	"""Email Sync Reviewer: triages Needs Review (assign, create Customers and Issues) for shared accounts."""
+	from email_sync.permissions import REVIEWER_ROLE
+
+	if not frappe.db.exists("Role", REVIEWER_ROLE):
+		frappe.get_doc({"doctype": "Role", "role_name": REVIEWER_ROLE, "desk_access": 1}).insert(
+			ignore_permissions=True
+		)
 
 
 def add_issue_priorities():

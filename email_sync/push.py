@@ -23,8 +23,11 @@ def gmail(**kwargs):
 	expected = frappe.get_single("Email Sync Settings").get_password("push_token", raise_exception=False)
 	if not verify_push_token(expected or "", token):
 		return Response("unknown push token", status=403)
+	body = _json_body()
+	if body is None:
+		return Response("request body too large", status=413)
 	try:
-		push = parse_push(_json_body())
+		push = parse_push(body)
 	except ProviderError as e:
 		return Response(e.message, status=400)
 	account = frappe.db.get_value(
@@ -36,37 +39,61 @@ def gmail(**kwargs):
 	return Response(status=204)  # acknowledged either way, or Pub/Sub retries an unknown mailbox for days
 
 
+# Guest endpoints read bounded input: a push body is small (a notification is well under 1 KB), so anything
+# larger or longer is refused before any work, and the work per request is a fixed number of queries.
+MAX_PUSH_BYTES = 256 * 1024
+MAX_NOTIFICATIONS = 200
+MAX_VALIDATION_TOKEN = 1024
+
+
 @frappe.whitelist(allow_guest=True, methods=["POST"])
 def microsoft(validationToken: str | None = None, **kwargs):  # noqa: N803 - Graph's parameter name
 	from email_sync.providers.microsoft import parse_notifications
 
-	if validationToken:  # the subscription handshake: echo the token as plain text within 10 seconds
-		return Response(validationToken, status=200, mimetype="text/plain")
+	if validationToken is not None:  # the subscription handshake: echo the token as plain text within 10 seconds
+		token = str(validationToken)
+		if not token or len(token) > MAX_VALIDATION_TOKEN:
+			return Response("invalid validationToken", status=400, mimetype="text/plain")
+		response = Response(token, status=200, mimetype="text/plain")
+		response.headers["X-Content-Type-Options"] = "nosniff"
+		return response
 	body = _json_body()
-	accepted = 0
-	for subscription_id in {n.get("subscriptionId") for n in body.get("value", []) if isinstance(n, dict)}:
-		account = frappe.db.get_value(
-			"Email Sync Account", {"provider": "Microsoft", "push_subscription_id": subscription_id or "-"}, ["name", "status"], as_dict=True
-		)
-		if not account:
-			continue
+	if body is None:
+		return Response("request body too large", status=413)
+	items = body.get("value")
+	if not isinstance(items, list) or len(items) > MAX_NOTIFICATIONS:
+		return Response("not a change notification batch", status=400)
+	by_subscription: dict[str, list[dict]] = {}
+	for item in items:
+		if isinstance(item, dict) and isinstance(item.get("subscriptionId"), str):
+			by_subscription.setdefault(item["subscriptionId"][:200], []).append(item)
+	accounts = frappe.get_all(
+		"Email Sync Account",
+		filters={"provider": "Microsoft", "push_subscription_id": ("in", list(by_subscription) or ["-"])},
+		fields=["name", "status", "push_subscription_id"],
+		order_by=None,
+	)  # one indexed query whatever the body holds
+	for account in accounts:
 		doc = frappe.get_doc("Email Sync Account", account.name)
 		expected = doc.get_password("push_client_state", raise_exception=False) or ""
-		mine = {"value": [n for n in body["value"] if isinstance(n, dict) and n.get("subscriptionId") == subscription_id]}
 		try:
-			notifications = parse_notifications(mine, expected)
+			notifications = parse_notifications({"value": by_subscription[account.push_subscription_id]}, expected)
 		except ProviderError:
 			continue  # a wrong clientState: not from our subscription
 		if notifications and account.status == "Active":
 			enqueue_sync(account.name, "Push")
-			accepted += 1
 	frappe.db.commit()
-	return Response(status=202 if accepted else 403)
+	# Accepted whatever it named: Graph retries anything else for hours, and the answer tells a prober nothing.
+	return Response(status=202)
 
 
-def _json_body() -> dict:
+def _json_body() -> dict | None:
+	"""The JSON object in the request body; {} when it is not one; None when the body is over the cap."""
+	data = frappe.request.get_data(cache=True)
+	if len(data) > MAX_PUSH_BYTES:
+		return None
 	try:
-		data = json.loads(frappe.request.get_data(as_text=True) or "{}")
+		parsed = json.loads(data or b"{}")
 	except ValueError:
-		data = {}
-	return data if isinstance(data, dict) else {}
+		parsed = {}
+	return parsed if isinstance(parsed, dict) else {}

@@ -723,7 +723,7 @@ def parse_notifications(body: dict, expected_client_state: str) -> list[dict]:
 				code="bad_client_state",
 				fix="Nothing to do if this happens once; if it repeats, re-enable real-time sync on the account.",
 			)
-		resource = str(item.get("resource") or "")
+		resource = str(item.get("resource") or "")[:1000]  # bounded: it comes from an unauthenticated request
 		data = item.get("resourceData") if isinstance(item.get("resourceData"), dict) else {}
 		message_id = str(data.get("id") or "")
 		if not message_id:

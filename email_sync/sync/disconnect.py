@@ -52,6 +52,11 @@ def erase_synced(account: str) -> dict:
 		frappe.db.delete("Communication Link", {"parent": ("in", chunk), "parenttype": "Communication"})
 		frappe.db.delete("Communication", {"name": ("in", chunk)})
 	synced = frappe.db.count("Synced Email", {"account": account})
+	frappe.db.sql(
+		"""delete from `tabEmail Sync Attachment` where parenttype = 'Synced Email'
+		and parent in (select name from `tabSynced Email` where account = %s)""",
+		account,
+	)
 	frappe.db.delete("Synced Email", {"account": account})
 	frappe.db.set_value("Email Sync Account", account, {"emails_synced": 0, "sync_cursor": None})
 	return {"synced_emails_deleted": synced, "communications_deleted": len(communications)}

@@ -16,6 +16,7 @@ from email_sync.engine import FILED, INBOUND
 from email_sync.engine.priority import priority_for
 from email_sync.engine.threading import base_subject, thread_message_ids, ticket_references
 from email_sync.sync import notify
+from email_sync.sync.attachments import attach_to_issue
 from email_sync.sync.writer import Item, synced_email_name
 
 OPEN_STATUSES = ("Open", "Replied", "On Hold")
@@ -202,6 +203,7 @@ class IssueRouter:
 		frappe.db.set_value("Communication", communication.name, values, update_modified=False)
 		communication.update(values)
 		communication.run_method("on_update")
+		attach_to_issue(communication.name, issue)
 		frappe.db.set_value(
 			"Synced Email",
 			synced_email_name(self.account.name, item.plan.message.key),

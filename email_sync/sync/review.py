@@ -21,8 +21,9 @@ REVIEWABLE = ("Needs Review", "Filed")
 
 def assign_to_customer(names: list[str], customer: str, contact: str | None = None) -> list[str]:
 	"""Link each email to `customer` (through `contact`, or a Contact made for its address) and file it."""
-	if not frappe.db.exists("Customer", customer):
-		frappe.throw(_("Customer {0} does not exist.").format(customer))
+	require("Customer", customer, "write")
+	if contact:
+		require("Contact", contact, "write")
 	filed = []
 	for row in synced_rows(names, ("Needs Review",)):
 		address = _counterpart(row)
@@ -91,8 +92,11 @@ def ignore_senders(names: list[str]) -> list[str]:
 				}
 			).insert()
 		if row.communication and not frappe.db.exists("Communication Link", {"parent": row.communication}):
+			# Only the unlinked Communication the sync made for this review (no timeline, no other mailbox):
+			# not a user-chosen record, and the user was checked for write on its Synced Email above.
 			if not frappe.db.exists("Synced Email", {"communication": row.communication, "name": ("!=", row.name)}):
-				frappe.delete_doc("Communication", row.communication, ignore_permissions=True, force=True)
+				if not frappe.db.get_value("Communication", row.communication, "reference_name"):
+					frappe.delete_doc("Communication", row.communication, ignore_permissions=True, force=True)
 		frappe.db.set_value(
 			"Synced Email",
 			row.name,
@@ -108,14 +112,24 @@ def ignore_senders(names: list[str]) -> list[str]:
 	return ignored
 
 
-def synced_rows(names: list[str], statuses: tuple[str, ...]) -> list:
-	rows = frappe.get_all("Synced Email", filters={"name": ("in", names)}, fields=["*"])
-	for row in rows:
-		frappe.get_doc("Email Sync Account", row.account).check_permission("read")
-	found = {r.name for r in rows}
-	missing = [n for n in names if n not in found]
-	if missing:
-		frappe.throw(_("No Synced Email {0}.").format(", ".join(missing)))
+def require(doctype: str, name: str, ptype: str) -> None:
+	"""The user must hold `ptype` on this record: actions never act on a chosen target past its permissions."""
+	if not name or not frappe.db.exists(doctype, name):
+		frappe.throw(_("{0} {1} does not exist.").format(_(doctype), name), frappe.DoesNotExistError)
+	if not frappe.has_permission(doctype, ptype, doc=name):
+		raise frappe.PermissionError(_("You may not change {0} {1}.").format(_(doctype), name))
+
+
+def synced_rows(names: list[str], statuses: tuple[str, ...], ptype: str = "write") -> list:
+	"""The Synced Emails to act on; each must be one the user may `ptype` (a private account's mail is its
+	owner's). A missing email and a forbidden one get the same answer."""
+	names = list(dict.fromkeys(n for n in names if isinstance(n, str)))[:500]
+	rows = frappe.get_all("Synced Email", filters={"name": ("in", names or ["-"])}, fields=["*"])
+	allowed = {r.name for r in rows if frappe.has_permission("Synced Email", ptype, doc=r.name)}
+	rows = [r for r in rows if r.name in allowed]
+	missing = [n for n in names if n not in allowed]
+	if missing or not names:
+		raise frappe.PermissionError(_("No Synced Email {0} that you may act on.").format(", ".join(missing)))
 	wrong = [r.name for r in rows if r.status not in statuses]
 	if wrong:
 		frappe.throw(_("{0}: only emails in status {1} can take this action.").format(", ".join(wrong), " / ".join(statuses)))
@@ -132,7 +146,7 @@ def _counterpart(row) -> str:
 def _contact_for(address: str, customer: str, display_name: str) -> str:
 	existing = frappe.db.get_value("Contact Email", {"email_id": address}, "parent") if address else None
 	if existing:
-		return existing
+		return existing  # learnt into below, which checks that the user may change it
 	first, _sep, last = (display_name or address.split("@")[0].replace(".", " ").title()).partition(" ")
 	contact = frappe.get_doc(
 		{
@@ -142,7 +156,7 @@ def _contact_for(address: str, customer: str, display_name: str) -> str:
 			"email_sync_created": 1,
 			"email_ids": [{"email_id": address, "is_primary": 1}] if address else [],
 		}
-	).insert(ignore_permissions=True)
+	).insert()
 	return contact.name
 
 
@@ -156,7 +170,7 @@ def _learn(contact: str, address: str, customer: str) -> None:
 		doc.append("links", {"link_doctype": "Customer", "link_name": customer})
 		changed = True
 	if changed:
-		doc.save(ignore_permissions=True)
+		doc.save()  # as the user: learning changes a Contact they chose, so their permissions apply
 
 
 def _file(row, contacts: list[str], customers: list[str], reason: str) -> Plan:

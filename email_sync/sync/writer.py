@@ -22,6 +22,7 @@ from frappe.utils.data import convert_utc_to_system_timezone
 from email_sync.engine import ERROR, FILED, NEEDS_REVIEW, OUTBOUND, Plan
 from email_sync.engine.sanitize import sanitize_email_html, text_to_html
 from email_sync.providers import FetchedMessage
+from email_sync.sync import attachments
 
 STANDARD = ("name", "creation", "modified", "modified_by", "owner", "docstatus", "idx")
 SYNCED_FIELDS = (
@@ -132,7 +133,10 @@ def _insert(account: str, items: list[Item], snippet_length: int) -> None:
 	now = now_datetime()
 	user = frappe.session.user
 	filed = [item for item in items if item.plan.status == FILED]
-	shared = bool(frappe.db.get_value("Email Sync Account", account, "shared"))
+	keeps = _keeps(account)
+	shared = bool(keeps.shared)
+	for item in items:
+		attachments.apply_store_mode(item.plan.message, keeps.store_mode, snippet_length)
 	_create_contacts(filed)
 	# Emails waiting for review get their Communication too (with no links yet), so that assigning one to a
 	# Customer later files it completely, body included.
@@ -157,6 +161,31 @@ def _insert(account: str, items: list[Item], snippet_length: int) -> None:
 	insert_ignore(
 		"Synced Email", SYNCED_FIELDS, [_synced_row(account, item, now, user, snippet_length) for item in items]
 	)
+	insert_ignore(
+		"Email Sync Attachment",
+		attachments.ATTACHMENT_FIELDS,
+		attachments.store(
+			kept,
+			lambda item: synced_email_name(account, item.plan.message.key),
+			set(communications),
+			attachments.policy_for(keeps) if any(i.plan.message.attachments for i in kept) else None,
+			keeps.store_mode,
+			now,
+			user,
+		),
+	)
+
+
+def _keeps(account: str):
+	"""What the account keeps: shared or private, the store mode, the attachment policy."""
+	values = frappe.db.get_value(
+		"Email Sync Account",
+		account,
+		["shared", "store_mode", "attachments_mode", "attachment_limit_mb"],
+		as_dict=True,
+	)
+	values.store_mode = values.store_mode or attachments.FULL
+	return values
 
 
 STATEMENT_BYTES = 4 * 1024 * 1024  # well under MariaDB's max_allowed_packet

@@ -57,3 +57,56 @@ def as_administrator():
 	yield
 	frappe.db.rollback()
 	frappe.set_user("Administrator")
+
+
+# The site served over real HTTP on 127.0.0.1 by a subprocess, for tests that go through REST and guest endpoints.
+SERVE = """
+import sys
+import frappe.app
+from werkzeug.serving import run_simple
+frappe.app._site = sys.argv[2]  # every request is for this site, whatever its Host header
+run_simple("127.0.0.1", int(sys.argv[1]), frappe.app.application, threaded=True, use_reloader=False)
+"""
+
+
+def free_port() -> int:
+	import socket
+
+	with socket.socket() as s:
+		s.bind(("127.0.0.1", 0))
+		return s.getsockname()[1]
+
+
+def set_site_config(key, value):
+	from frappe.installer import update_site_config
+
+	update_site_config(key, value if value is not None else "None")
+	if value is None:
+		frappe.local.conf.pop(key, None)
+	else:
+		frappe.local.conf[key] = value
+
+
+@pytest.fixture(scope="session")
+def web(site):
+	import subprocess
+	import time
+
+	import requests
+
+	port = free_port()
+	url = f"http://127.0.0.1:{port}"
+	previous = frappe.local.conf.get("host_name")
+	set_site_config("host_name", url)  # so links built outside a request (push URLs) point here
+	server = subprocess.Popen([sys.executable, "-c", SERVE, str(port), site], cwd=os.getcwd(), stderr=subprocess.DEVNULL)
+	for _ in range(100):
+		try:
+			if requests.get(f"{url}/api/method/ping", timeout=1).ok:
+				break
+		except requests.ConnectionError:
+			time.sleep(0.1)
+	yield url
+	server.terminate()
+	server.wait()
+	set_site_config("host_name", previous)
+	set_site_config("email_sync_endpoints", None)

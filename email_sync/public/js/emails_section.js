@@ -98,6 +98,7 @@ email_sync.EmailsSection = class {
 				</div>
 				<div class="text-muted small ellipsis">${esc(who)}</div>
 				<div class="small ellipsis">${esc(email.snippet || "")}</div>
+				${email_sync.attachment_list(email.attachments)}
 			</div></div>`);
 		$row.on("click", (e) => {
 			if ($(e.target).closest("a").length) return;
@@ -105,6 +106,22 @@ email_sync.EmailsSection = class {
 		});
 		return $row;
 	}
+};
+
+email_sync.file_size = (bytes) =>
+	bytes >= 1048576 ? `${(bytes / 1048576).toFixed(1)} MB` : `${Math.max(1, Math.round((bytes || 0) / 1024))} KB`;
+
+// Each attachment: a download link when it was stored, else its name with the reason it was not.
+email_sync.attachment_list = (attachments) => {
+	if (!attachments || !attachments.length) return "";
+	const esc = frappe.utils.escape_html;
+	const items = attachments.map((a) => {
+		const label = `${esc(a.file_name || __("attachment"))} <span class="text-muted">(${email_sync.file_size(a.size)})</span>`;
+		return a.url
+			? `<a class="email-sync-file" href="${esc(a.url)}" target="_blank" rel="noopener">${frappe.utils.icon("attachment", "xs")} ${label}</a>`
+			: `<span class="email-sync-file not-stored text-muted" title="${esc(a.reason || "")}">${frappe.utils.icon("attachment", "xs")} ${label} &middot; ${esc(a.reason || "")}</span>`;
+	});
+	return `<div class="email-sync-files small" style="display:flex; flex-wrap:wrap; gap:4px 12px; margin-top:4px">${items.join("")}</div>`;
 };
 
 // The email in a sandboxed frame (no scripts, no forms, no same-origin), remote images off until asked.
@@ -146,7 +163,8 @@ email_sync.open_email = (communication) => {
 					: __("{0} remote images are blocked to protect your privacy.", [email.remote_images])}</span>
 				<button class="btn btn-xs btn-default show-images" style="margin-left:auto">${__("Show images")}</button>
 			</div>
-			<div class="email-sync-body"></div>`);
+			<div class="email-sync-body"></div>
+			${email_sync.attachment_list(email.attachments)}`);
 		dialog.$body.find(".show-images").on("click", () => {
 			render(true);
 			dialog.$body.find(".email-sync-images").addClass("hidden");

@@ -2,6 +2,13 @@
 // For license information, please see license.txt
 
 frappe.ui.form.on("Email Sync Account", {
+	onload(frm) {
+		frm.email_sync_saved_store_mode = frm.doc.store_mode;
+	},
+	after_save(frm) {
+		email_sync_account.offer_to_strip(frm);
+		frm.email_sync_saved_store_mode = frm.doc.store_mode;
+	},
 	refresh(frm) {
 		if (frm.is_new()) return;
 		email_sync_account.show_connect_error(frm);
@@ -21,6 +28,23 @@ frappe.ui.form.on("Email Sync Account", {
 });
 
 const email_sync_account = {
+	STRICTNESS: { "Full email": 0, "Snippet only": 1, "Headers only": 2 },
+
+	// A stricter Store mode applies to new mail; what is already stored is cut down only if the admin says so.
+	offer_to_strip(frm) {
+		const before = email_sync_account.STRICTNESS[frm.email_sync_saved_store_mode || "Full email"] || 0;
+		if ((email_sync_account.STRICTNESS[frm.doc.store_mode] || 0) <= before) return;
+		frappe.confirm(
+			frm.doc.store_mode === "Snippet only"
+				? __("New mail is now kept as snippets. Also cut the emails this account already stored down to their snippet, and delete their attached files?")
+				: __("New mail now keeps headers only. Also remove the bodies, snippets and attached files of the emails this account already stored?"),
+			() =>
+				frappe.xcall("email_sync.api.strip_stored", { account: frm.doc.name }).then((r) =>
+					frappe.show_alert({ message: __("Stripping {0} stored emails in the background.", [r.queued]), indicator: "blue" })
+				)
+		);
+	},
+
 	connect(frm) {
 		const go = () =>
 			frappe.xcall("email_sync.api.connect", { account: frm.doc.name }).then((r) => (window.location.href = r.url));

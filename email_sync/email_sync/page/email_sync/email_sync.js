@@ -140,7 +140,8 @@ window.email_sync = window.email_sync || {};
 					<b class="ellipsis" style="flex:1; min-width:0" title="${esc(a.email_address)}">${esc(a.email_address)}</b>
 					${email_sync.badge(a.provider)}
 				</div>
-				<div class="text-muted small">${esc(__(a.status))} &middot; ${esc(__(a.frequency))}${a.shared ? "" : " &middot; " + __("private")}</div>
+				<div class="text-muted small">${esc(__(a.status))} &middot; ${esc(__(a.frequency))}${a.shared ? "" : " &middot; " + __("private")}${
+					a.store_mode && a.store_mode !== "Full email" ? " &middot; " + esc(__(a.store_mode)) : ""}</div>
 				<div class="small">${__("Last sync")}: <b>${a.last_sync ? frappe.datetime.comment_when(a.last_sync) : __("never")}</b>
 					&middot; ${__("{0} filed", [`<b>${a.emails_synced || 0}</b>`])}
 					${a.error_count ? `&middot; <span style="color:var(--red-600)">${a.error_count === 1 ? __("1 error") : __("{0} errors", [a.error_count])}</span>` : ""}</div>
