@@ -82,6 +82,17 @@ def test_private_account_mail_is_invisible_over_rest_and_in_the_list_view(web, m
 		[mailboxes.private_account, mailboxes.shared_account]]])  # fmt: skip
 	assert in_list == {shared.name}
 	assert colleague.get(f"{web}/api/resource/Synced Email/{private.name}").status_code == 403
+	# counts (what Number Cards and list sidebars show) and the search box go through the same conditions
+	count = colleague.post(f"{web}/api/method/frappe.desk.reportview.get_count", data={"doctype": "Synced Email",
+		"filters": json.dumps([["Synced Email", "account", "=", mailboxes.private_account]])})  # fmt: skip
+	assert count.ok and count.json()["message"] == 0
+	card = colleague.post(f"{web}/api/method/frappe.desk.doctype.number_card.number_card.get_result", data={
+		"doc": json.dumps({"document_type": "Synced Email", "function": "Count", "type": "Document Type"}),
+		"filters": json.dumps([["Synced Email", "account", "in", [mailboxes.private_account, mailboxes.shared_account]]])})  # fmt: skip
+	assert card.ok and card.json()["message"] == 1  # the shared one
+	found = colleague.get(f"{web}/api/method/frappe.desk.search.search_link", params={"doctype": "Synced Email",
+		"txt": "salary"})  # fmt: skip
+	assert found.ok and private.name not in json.dumps(found.json())
 	assert colleague.get(f"{web}/api/resource/Synced Email/{shared.name}").ok
 	# the Communication itself, by REST and by the safe view
 	assert colleague.get(f"{web}/api/resource/Communication/{private.communication}").status_code == 403
