@@ -5,7 +5,7 @@ Plain dataclasses, no Frappe: the engine, the providers and the tests share them
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 
 
@@ -21,12 +21,22 @@ class Address:
 
 @dataclass(frozen=True)
 class Attachment:
-	filename: str
+	"""One attachment and its bytes. `content` never takes part in comparing, printing or serialising a
+	message (to_json gives its size), so a key or a log line never depends on, nor holds, what was sent."""
+
+	filename: str  # safe to store as a file name (see attachments.safe_filename)
 	content_type: str
-	size: int
-	content_id: str = ""
-	inline: bool = False
+	size: int  # bytes of content
+	content_id: str = ""  # without angle brackets
+	inline: bool = False  # shown in the body: disposition inline, or referenced as cid: by the HTML
 	is_forwarded_message: bool = False  # a message/rfc822 part: kept as an attachment, never as the body
+	original_filename: str = ""  # the name as decoded from the mail, for display; "" when it gave none
+	content: bytes = field(default=b"", repr=False, compare=False)
+
+	def to_json(self) -> dict:
+		data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "content"}
+		data["has_content"] = bool(self.content)
+		return data
 
 
 @dataclass
@@ -72,7 +82,9 @@ class Message:
 		return " ".join(self.text.split())[:length]
 
 	def to_json(self) -> dict:
-		data = asdict(self)
+		# Attachments' bytes stay out: asdict would copy them, and JSON cannot hold them.
+		data = asdict(replace(self, attachments=[]))
+		data["attachments"] = [a.to_json() for a in self.attachments]
 		data["date"] = self.date.isoformat() if self.date else None
 		data["recipients"] = [a.email for a in self.recipients]
 		data.pop("html")
