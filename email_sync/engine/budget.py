@@ -36,7 +36,8 @@ class Budget:
 		if end < self.max_html // 2:  # no tag near the cap (one huge text or attribute): cut where it is
 			end = self.max_html
 		if defects is not None:
-			note = f"HTML body of {len(html) // 1024} KB cut to {self.max_html // 1024} KB"
+			kilobytes = -(-len(html) // 1024)  # rounded up: never "300 KB cut to 300 KB"
+			note = f"HTML body of {kilobytes} KB cut to {self.max_html // 1024} KB"
 			if note not in defects:  # the text conversion and the sanitiser may both cut the same body
 				defects.append(note)
 		return html[:end]
