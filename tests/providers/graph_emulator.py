@@ -12,7 +12,9 @@ Graph, under /v1.0 (Bearer tokens required)
                                                $select, $top, $skip
     GET  /me/mailFolders/{id}/messages/delta   $select, $filter=receivedDateTime ge; Prefer:
     odata.maxpagesize;
-                                               nextLink ($skiptoken) and deltaLink ($deltatoken)
+                                               nextLink ($skiptoken) and deltaLink ($deltatoken);
+                                               with $filter a round returns at most 5,000 messages (the
+                                               newest), as Microsoft documents for filtered delta
     GET  /me/messages/{id}/$value
     POST /subscriptions, PATCH|GET|DELETE /subscriptions/{id}
 
@@ -56,6 +58,7 @@ WELL_KNOWN = {
 	"archive": "Archive",
 }
 DEFAULT_PAGE = 10
+DELTA_FILTER_CAP = 5000  # messages a delta round with $filter returns at most
 MAX_SUBSCRIPTION_MINUTES = 10080
 
 
@@ -223,6 +226,7 @@ class GraphEmulator:
 		self.token_error: dict | None = None
 		self.access_token_lifetime = 3600
 		self.validate_notification_urls = True
+		self.delta_filter_cap = DELTA_FILTER_CAP  # lower it to show the cap with a small mailbox
 		# records
 		self.requests: list[tuple[str, str]] = []  # (method, path with query) of Graph requests
 		self.throttled: list[float] = []  # monotonic times of throttled answers
@@ -861,15 +865,18 @@ class GraphEmulator:
 				"after": None,
 			}
 		since, upto, after = state["since"], state["upto"], state["after"]
-		entries: list[tuple[tuple[int, str], dict]] = []
-		for m in self.messages.values():
-			if (
-				m.folder_id == folder_id
-				and (since is None or m.seq > since)
-				and m.seq <= upto
-				and _matches(m, state["flt"])
-			):
-				entries.append(((m.seq, m.id), self._message_json(m, state["sel"], immutable)))
+		found = [
+			m
+			for m in self.messages.values()
+			if m.folder_id == folder_id
+			and (since is None or m.seq > since)
+			and m.seq <= upto
+			and _matches(m, state["flt"])
+		]
+		if state["flt"] and since is None and len(found) > self.delta_filter_cap:
+			found.sort(key=lambda m: (m.received, m.id), reverse=True)
+			found = found[: self.delta_filter_cap]  # the rest of the folder is silently left out
+		entries: list[tuple[tuple[int, str], Message | dict]] = [((m.seq, m.id), m) for m in found]
 		if since is not None:
 			listed = {key[1] for key, _ in entries}
 			for seq, fid, message_id in self.removals:
@@ -892,7 +899,9 @@ class GraphEmulator:
 		page, rest = entries[:size], entries[size:]
 		body = {
 			"@odata.context": f"{self.api_base}/$metadata#Collection(message)",
-			"value": [e for _, e in page],
+			"value": [
+				self._message_json(e, state["sel"], immutable) if isinstance(e, Message) else e for _, e in page
+			],
 		}
 		link = f"{self.api_base}/me/mailFolders/{quote(folder_id)}/messages/delta"
 		if rest:

@@ -59,6 +59,11 @@ def ids(messages) -> list[str]:
 	return [m.provider_id for m in messages]
 
 
+def downloads(graph, message_id: str) -> list[str]:
+	"""The $value requests the emulator saw for one message."""
+	return [t for m, t in graph.requests if m == "GET" and f"/messages/{message_id}/$value" in t]
+
+
 def delta_filters(graph) -> list[str]:
 	"""The $filter of every fresh (token-less) delta query the emulator saw."""
 	out = []
@@ -261,8 +266,10 @@ def test_first_sync_honours_sync_start(graph, make_provider, make_config):
 	assert first.folder == "Inbox" and first.from_sent_folder is False
 	assert first.received_at == days_ago(5) and first.received_at.tzinfo is None
 	assert first.thread_id == graph.messages[new1].conversation_id
-	# The filter went to Graph on the initial delta query, not just applied locally.
-	assert delta_filters(graph) == [f"receivedDateTime ge {(NOW - timedelta(days=30)).date()}T00:00:00Z"]
+	# Graph caps a filtered delta round at 5,000 messages, so the start date is applied here, before any
+	# download: the old message is listed by delta but never fetched.
+	assert delta_filters(graph) == [""]
+	assert not downloads(graph, old)
 	inbox = graph.folder_id("inbox")
 	assert cursor["folders"][inbox]["delta_link"] and cursor["folders"][inbox]["next_link"] is None
 
@@ -422,9 +429,9 @@ def test_lost_sync_state_resyncs_from_a_day_before_the_last_message(graph, make_
 	graph.invalidate_delta_tokens()
 	messages, cursor, _ = fetch_all(make_provider(), cursor)
 	# Bounded: from (last known message - 1 day), so the 30-day-old one is not read again.
-	assert old not in ids(messages)
+	assert old not in ids(messages) and len(downloads(graph, old)) == 1  # only the first run fetched it
 	assert ids(messages) == [last, new]
-	assert delta_filters(graph)[-1] == f"receivedDateTime ge {(days_ago(6)).isoformat()}Z"
+	assert delta_filters(graph) == ["", ""]  # the bound is applied here: a filtered round is capped
 	# The new cursor works again.
 	newer = graph.add_message("inbox", days_ago(0.5))
 	messages, _, _ = fetch_all(make_provider(), cursor)
@@ -442,6 +449,37 @@ def test_sync_state_lost_mid_round_gives_no_duplicates(graph, make_provider, mak
 	assert sorted(seen) == sorted(expected)
 	assert len(seen) == len(set(seen)), "a message was handed out twice in one run"
 	assert len(delta_filters(graph)) == 2  # the initial query and one resync
+
+
+def test_a_folder_over_the_filter_cap_is_read_whole(graph, make_provider, make_config):
+	"""A filtered delta round stops at 5,000 messages (Microsoft's documented cap): 20,000 since the start date
+	are all read, and older mail is listed but never downloaded."""
+	start = NOW - timedelta(days=30)
+	older = [graph.add_message("inbox", start - timedelta(days=1, minutes=n), mime=b"Subject: old\r\n\r\n.") for n in range(50)]
+	recent = {
+		graph.add_message("inbox", start + timedelta(minutes=n), mime=b"Subject: s\r\n\r\n.") for n in range(20_000)
+	}
+	provider = make_provider(make_config(sync_start=start.date(), batch_size=1000), page_size=1000)
+	messages, cursor, batches = fetch_all(provider)
+	assert len(messages) == 20_000 and set(ids(messages)) == recent
+	assert not any(downloads(graph, m) for m in older)
+	assert set(graph.page_sizes) == {1000}
+	# The round ended with a deltaLink: the next run reads only what changed.
+	new = graph.add_message("inbox", days_ago(0.1))
+	again, _, _ = fetch_all(make_provider(make_config(sync_start=start.date())), cursor)
+	assert ids(again) == [new]
+
+
+def test_a_resync_after_lost_state_is_not_capped(graph, make_provider, make_config):
+	"""After a 410 the folder is read again from a day before its last message: also without the cap (shown
+	here with the emulator's cap lowered to 20, so the mailbox can stay small)."""
+	graph.delta_filter_cap = 20
+	first = [graph.add_message("inbox", days_ago(0.5) + timedelta(minutes=n)) for n in range(60)]
+	_, cursor, _ = fetch_all(make_provider())
+	later = [graph.add_message("inbox", days_ago(0.2) + timedelta(minutes=n)) for n in range(10)]
+	graph.invalidate_delta_tokens()
+	messages, _, _ = fetch_all(make_provider(), cursor)
+	assert set(ids(messages)) == set(first + later)
 
 
 def test_throttling_honours_retry_after(graph, make_provider, sleeps):
