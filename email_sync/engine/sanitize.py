@@ -352,10 +352,11 @@ class _Cleaner:
 			if name not in ALLOWED_ATTRIBUTES:
 				continue
 			value = attribute_value(raw)
-			if name == "href":
+			if name == "href" or name == "cite":  # cite is a URL too, if one no browser follows
 				if not _SAFE_HREF.match(value):
 					continue
-				extra = ' rel="noopener noreferrer" target="_blank"'
+				if name == "href":
+					extra = ' rel="noopener noreferrer" target="_blank"'
 			elif name == "src":
 				if tag != "img":
 					continue

@@ -87,7 +87,8 @@ def test_rough_strip_is_linear():
 
 def test_a_huge_html_only_message_parses_quickly_with_a_defect():
 	body = "<html><body>" + "<p>Line of the newsletter &amp; more.</p>\n" * 60_000 + "</body></html>"
-	raw = f"From: a@b.example\r\nSubject: big\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{body}".encode()
+	headers = "From: a@b.example\r\nSubject: big\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+	raw = (headers + body).encode()
 	start = time.perf_counter()
 	message = parse_message(raw)
 	assert time.perf_counter() - start < 1.0
