@@ -203,6 +203,8 @@ class _Writer:
 	def _write(self, words: str) -> None:
 		if self.started:
 			self._newlines()
+		else:
+			self.want = 0  # no newlines before the first words
 		if self.newlines or not self.started:  # at the start of a line
 			words = "> " * self.quote + self.marker + words
 		elif self.separator:
