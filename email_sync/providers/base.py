@@ -73,12 +73,26 @@ class Folder:
 
 @dataclass
 class FetchedMessage:
+	"""One message as the server handed it out, or, when `error` is set, one the server would not hand out.
+
+	A message the provider cannot download after its retries (Graph answering 500 for an S/MIME message,
+	504 for a very large one; a Gmail batch part refused) must not stop the folder at the same place on
+	every run: it comes back with `raw=b""`, `error` (the server's reason, in words) and `error_code`, and
+	the cursor moves past it. `provider_id` stays set so that the message can be fetched again later.
+	"""
+
 	raw: bytes
 	folder: str
 	provider_id: str  # unique within the account, e.g. "INBOX/1700000000/42" for IMAP
 	from_sent_folder: bool = False
 	received_at: datetime | None = None
 	thread_id: str = ""
+	error: str = ""  # why the message could not be downloaded; "" for a message that was
+	error_code: str = ""  # a stable code, e.g. "microsoft_graph_error" or "gmail_error"
+
+	@property
+	def failed(self) -> bool:
+		return bool(self.error)
 
 
 @dataclass

@@ -42,6 +42,11 @@ the label is handed out again, which the app dedupes by message identity.
 Throttling (HTTP 429, 403 rateLimitExceeded / userRateLimitExceeded, 5xx), also per message inside a batch:
 wait as long as Retry-After says, else exponential backoff with jitter, at most `max_retries` times per request
 and `max_wait` seconds per run; then `Throttled` is raised, and the cursor of the last batch handed out is safe.
+
+One bad message never blocks a label: a batch part refused for that message alone (a 400, an unreadable
+answer, or a 5xx that outlasts the retries while Gmail still serves the message's metadata) is handed out as a
+FetchedMessage with `error` set and no content, and the cursor moves past it. 401 and 403 concern the whole
+account, 429 and outages the whole service: those still stop the run.
 """
 
 from __future__ import annotations
@@ -645,6 +650,7 @@ class GmailProvider(Provider):
 		if not message_ids:
 			return []
 		results: dict[str, dict] = {}
+		errors: dict[str, str] = {}  # message id -> why Gmail would not hand it out
 		pending = list(message_ids)
 		attempt = 0
 		while pending:
@@ -670,31 +676,63 @@ class GmailProvider(Provider):
 			worst: _ApiError | None = None
 			for message_id, exception in failed.items():
 				error = _api_error(exception) if isinstance(exception, HttpError) else None
-				if error is None:
-					raise ProviderError(
-						f"Gmail sent an unreadable answer for message {message_id}: {exception!r}"
-					)
+				if error is None:  # the client could not read this part of the answer
+					errors[message_id] = f"Gmail sent an unreadable answer for this message ({type(exception).__name__})."
+					continue
 				if error.status == 404:
 					continue  # deleted since it was listed
-				if not _retryable(error):
+				if error.status in (401, 403):  # the account's access or quota, not this message
 					raise self._error(error, "downloading messages")
+				if not _retryable(error):
+					errors[message_id] = self._error(error, "downloading a message").message
+					continue
 				retry.append(message_id)
 				if worst is None or (error.retry_after or 0) > (worst.retry_after or 0):
 					worst = error
 			if retry:
-				self._pause(attempt, worst, "downloading messages")
+				try:
+					self._pause(attempt, worst, "downloading messages")
+				except Throttled:
+					if worst.status == 429 or worst.status < 500:
+						raise
+					# Server errors that outlasted the retries: the message's fault if Gmail serves the rest.
+					for message_id in retry:
+						errors[message_id] = (
+							f"Gmail kept failing to hand out this message: {worst.message} (HTTP {worst.status})."
+						)
+					retry = []
 				attempt += 1
 			pending = retry
 		messages = []
 		for message_id in message_ids:
+			label = label_of(message_id)
 			resource = results.get(message_id)
-			if resource is None or NEVER_READ & set(resource.get("labelIds") or []):
+			message = self._message(resource, label) if resource is not None else None
+			if message is not None and message.failed:
+				errors[message_id] = message.error
+			if message_id in errors:
+				resource, message = self._failed(message_id, label, errors[message_id])
+			if message is None or NEVER_READ & set(resource.get("labelIds") or []):
 				continue
-			message = self._message(resource, label_of(message_id))
-			self._seen_bytes += len(message.raw)
-			self._seen_count += 1
+			if not message.failed:
+				self._seen_bytes += len(message.raw)
+				self._seen_count += 1
 			messages.append(message)
 		return messages
+
+	def _failed(self, message_id: str, label: str, reason: str) -> tuple[dict, FetchedMessage | None]:
+		"""A message Gmail would not hand out, as an error item; its metadata (format=minimal) proves that Gmail
+		itself answers (else this raises and the run stops) and dates it. (resource, None) when it is gone."""
+		try:
+			resource = self._call(
+				lambda: self._users().messages().get(userId="me", id=message_id, format="minimal").execute(),
+				"checking a message Gmail would not hand out",
+			)
+		except _Gone:
+			return {}, None
+		message = self._message({**resource, "raw": ""}, label)
+		message.raw, message.error, message.error_code = b"", reason, "message_unavailable"
+		return resource, message
 
 	def _new_batch(self) -> BatchHttpRequest:
 		# The client builds the batch URI from the discovery document's rootUrl and ignores client_options'
@@ -704,10 +742,17 @@ class GmailProvider(Provider):
 		return self._service.new_batch_http_request()
 
 	def _message(self, resource: dict, label: str) -> FetchedMessage:
+		"""The FetchedMessage of a format=raw resource; with `error` set when its content is unreadable."""
 		label_ids = resource.get("labelIds") or []
 		folder = next((name for label_id, name in self._names.items() if label_id in label_ids), None)
+		try:
+			raw, error = _decode_raw(resource.get("raw"), resource.get("id")), ""
+		except ProviderError as e:
+			raw, error = b"", e.message
 		return FetchedMessage(
-			raw=_decode_raw(resource.get("raw"), resource.get("id")),
+			raw=raw,
+			error=error,
+			error_code="message_unavailable" if error else "",
 			folder=folder or self._names.get(label, label),
 			provider_id=str(resource.get("id")),
 			from_sent_folder="SENT" in label_ids,

@@ -39,6 +39,12 @@ Folders: top-level folders by display name ("Inbox"), subfolders by path ("Inbox
 `wellKnownName` when Graph sends it (beta) or by asking for the well-known folders (inbox, sentitems,
 junkemail, deleteditems, drafts, archive) by name. Junk Email and Deleted Items are never read.
 
+One bad message never blocks a folder: when a message's MIME content ($value) is refused after the retries
+(500 ErrorMimeContentConversionFailed for some S/MIME mail, 504 for messages over 25 MB, another 4xx) while
+Graph still serves the message itself (checked with one small request), it is handed out as a
+FetchedMessage with `error` set and no content, and the cursor moves past it. Throttling (429), 503, and a
+failing check mean the service, not the message, is in trouble: the run stops and resumes from the cursor.
+
 Throttling: 429, 502, 503 and 504 are retried after Retry-After (seconds or an HTTP date), else after an
 exponential backoff with jitter, at most `max_attempts` times per request; then Throttled is raised, with
 `retry_after` set when Graph said how long to wait. A 401 (expired or revoked access token) refreshes the
@@ -126,6 +132,8 @@ ACCESS_DENIED_CODES = {
 	"ErrorInsufficientPermissions",
 }
 ACCOUNT_CLOSED_CODES = {"ErrorAccountDisabled", "ErrorAccountSuspend"}
+# HTTP answers to a message download that say the service (or our access), not that message, is in trouble.
+SERVICE_STATUSES = {401, 403, 404, 410, 429, 503}
 
 
 class _SyncStateLost(ProviderError):
@@ -292,6 +300,7 @@ class MicrosoftProvider(Provider):
 						f"Microsoft Graph kept refusing requests while {what} (HTTP {status}, {attempt} attempts)."
 					)
 					err.retry_after = wait
+					err.http_status = status
 					raise err
 				self.sleep(wait if wait is not None else self._backoff(attempt))
 				continue
@@ -300,7 +309,9 @@ class MicrosoftProvider(Provider):
 				self.tokens.refresh()  # expired or revoked access token: get a new one, try once more
 				continue
 			if status >= 400:
-				raise self._error(response, what, refreshed)
+				err = self._error(response, what, refreshed)
+				err.http_status = status
+				raise err
 			return response
 
 	def _get_json(self, path_or_url: str, what: str, prefer: tuple[str, ...] = ()) -> dict:
@@ -490,22 +501,29 @@ class MicrosoftProvider(Provider):
 		floor = run.floor(self.config.sync_start)
 		if floor and received and received < floor:
 			return None  # listed by delta (which cannot be filtered, see above) but before the start
-		try:
-			response = self._request(
-				"GET",
-				f"/me/messages/{quote(entry['id'], safe='')}/$value",
-				f'reading a message in "{run.folder.name}"',
-			)
-		except _NotFound:
-			return None  # deleted or moved away since the page was listed
-		return FetchedMessage(
-			raw=response.content,
+		path = f"/me/messages/{quote(entry['id'], safe='')}"
+		message = FetchedMessage(
+			raw=b"",
 			folder=run.folder.name,
 			provider_id=entry["id"],
 			from_sent_folder=run.folder.role == "sent",
 			received_at=received,
 			thread_id=str(entry.get("conversationId") or ""),
 		)
+		try:
+			message.raw = self._request("GET", f"{path}/$value", f'reading a message in "{run.folder.name}"').content
+		except _NotFound:
+			return None  # deleted or moved away since the page was listed
+		except ProviderError as e:
+			status = getattr(e, "http_status", 0)
+			if not status or status in SERVICE_STATUSES:
+				raise
+			try:  # the message itself is still there and Graph answers: only its content is refused
+				self._get_json(f"{path}?$select=id", f'checking a message in "{run.folder.name}"')
+			except _NotFound:
+				return None
+			message.error, message.error_code = e.message, "message_unavailable"
+		return message
 
 	def _delta_pages(self, run: _FolderRun) -> Iterator[_Page]:
 		old = run.old

@@ -15,6 +15,7 @@ from frappe.utils import add_to_date, now_datetime
 from email_sync.engine import ERROR, FILED, NEEDS_REVIEW, SKIPPED, parse_message, plan_messages
 from email_sync.providers import ProviderError
 from email_sync.sync.context import account_config, load_context, load_cursor, load_settings, provider_for
+from email_sync.sync.fetch_errors import with_fetch_errors
 from email_sync.sync import notify
 from email_sync.sync.issues import IssueRouter
 from email_sync.sync.writer import Item, write_batch
@@ -49,6 +50,7 @@ def _run(account_name: str, trigger: str) -> dict:
 				plans = plan_messages(
 					((parse_message(m.raw), m.from_sent_folder) for m in batch.messages), context
 				)
+				plans = with_fetch_errors(batch.messages, plans)  # downloads the provider gave up on
 				items = [Item(fetched, plan) for fetched, plan in zip(batch.messages, plans, strict=True)]
 				counts.update(write_batch(account_name, items, batch.cursor, snippet_length, then=router.route))
 				_learn_new_contacts(context.directory, plans)

@@ -19,6 +19,7 @@ API calls need a valid Bearer token (inside a batch each part's own Authorizatio
     tokens = gmail.issue_tokens()                  # refresh + access token for gmail.client_id
     gmail.add_message(labels=["INBOX"], date=datetime(2024, 5, 1))
     gmail.fail_next(429, count=3, retry_after=2)   # fault injection
+    gmail.poison(message_id, 500)                  # format=raw of one message fails every time
     gmail.expire_access_tokens(); gmail.revoke_grant(); gmail.expire_history()
     gmail.count("/messages/")                       # request counting (batch parts included)
     gmail.stop()
@@ -113,6 +114,7 @@ class GmailEmulator:
 		self.watch: dict | None = None
 		self.stops = 0
 		self.mail_enabled = True
+		self.poisoned: dict[str, tuple] = {}  # message id -> the error format=raw answers (_api_error args)
 		self.on_request: Callable[[Request], None] | None = None  # called with each request before it is served
 		self._ids = itertools.count(0x18C0_0000_0000_0000 + secrets.randbelow(1 << 40))
 		self._server: ThreadingHTTPServer | None = None
@@ -321,6 +323,13 @@ class GmailEmulator:
 				)
 			)
 
+	def poison(
+		self, message_id: str, status: int = 500, reason: str = "backendError", message: str = "Internal error encountered."
+	) -> None:
+		"""From now on format=raw of this message fails with `status`; its metadata (format=minimal) still works."""
+		with self.lock:
+			self.poisoned[message_id] = (status, message, reason, HTTPStatus(status).name)
+
 	def clear_faults(self) -> None:
 		with self.lock:
 			self.faults.clear()
@@ -515,6 +524,8 @@ class GmailEmulator:
 			"internalDate": str(message.internal_date),
 		}
 		fmt = _one(query, "format") or "full"
+		if fmt == "raw" and message_id in self.poisoned:
+			return _api_error(*self.poisoned[message_id])
 		if fmt == "raw":
 			resource["raw"] = base64.urlsafe_b64encode(message.raw).decode("ascii")
 		elif fmt != "minimal":

@@ -23,7 +23,9 @@ that change when the message moves ("rest-<folder>-<n>"), as with real Graph. Su
 `missing_immutable_prefer`.
 
 Fault injection: `throttle()`, `expire_access_tokens()`, `revoke_grants()`, `invalidate_delta_tokens()`,
-`mailbox_enabled = False`, `token_error` (any Entra error result for the next token requests).
+`mailbox_enabled = False`, `token_error` (any Entra error result for the next token requests), `poison()`
+(one message's $value always fails, as an S/MIME message (500 ErrorMimeContentConversionFailed) or a
+message over 25 MB (504) does, while the message itself is listed and readable as JSON).
 """
 
 from __future__ import annotations
@@ -227,6 +229,7 @@ class GraphEmulator:
 		self.access_token_lifetime = 3600
 		self.validate_notification_urls = True
 		self.delta_filter_cap = DELTA_FILTER_CAP  # lower it to show the cap with a small mailbox
+		self.poisoned: dict[str, GraphError] = {}  # message id -> the error its $value answers
 		# records
 		self.requests: list[tuple[str, str]] = []  # (method, path with query) of Graph requests
 		self.throttled: list[float] = []  # monotonic times of throttled answers
@@ -408,6 +411,17 @@ class GraphEmulator:
 		"""The next `count` Graph requests are refused with `status` and Retry-After (none when None)."""
 		with self.lock:
 			self.throttle_left, self.throttle_retry_after, self.throttle_status = count, retry_after, status
+
+	def poison(
+		self,
+		message_id: str,
+		status: int = 500,
+		code: str = "ErrorMimeContentConversionFailed",
+		message: str = "MIME content conversion failed.",
+	) -> None:
+		"""From now on the message's $value answers this error, every time."""
+		with self.lock:
+			self.poisoned[message_id] = GraphError(status, code, message)
 
 	def invalidate_delta_tokens(self) -> None:
 		"""Every deltaLink and nextLink handed out so far now answers 410 Gone (SyncStateNotFound)."""
@@ -738,7 +752,14 @@ class GraphEmulator:
 		match = re.fullmatch(r"/me/messages/([^/]+)/\$value", path)
 		if match and method == "GET":
 			message = self._resolve_message(match.group(1))
+			if message.id in self.poisoned:
+				raise self.poisoned[message.id]
 			return 200, {"Content-Type": "text/plain"}, message.mime
+		match = re.fullmatch(r"/me/messages/([^/]+)", path)
+		if match and method == "GET":
+			message = self._resolve_message(match.group(1))
+			select = query["$select"].split(",") if query.get("$select") else None
+			return _json_response(200, self._message_json(message, select, immutable))
 		if path == "/subscriptions" and method == "POST":
 			return self._subscribe(json.loads(body or b"{}"))
 		match = re.fullmatch(r"/subscriptions/([^/]+)", path)

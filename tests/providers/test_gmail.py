@@ -418,6 +418,78 @@ def test_the_wait_budget_per_run_is_capped(gmail, gmail_config):
 	assert waits == [20, 20, 20]  # a fourth wait would pass the 60 s budget
 
 
+# -- a message Gmail will not hand out -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+	("status", "reason", "text"),
+	[(400, "failedPrecondition", "Precondition check failed."), (500, "backendError", "Internal error encountered.")],
+)
+def test_a_message_gmail_will_not_hand_out_is_an_error_item(gmail, gmail_config, status, reason, text):
+	"""A refused batch part (400 at once, 500 after the retries) costs that message, not the label."""
+	ids = fill(gmail, range(1, 8))
+	bad = ids[3]
+	gmail.poison(bad, status, reason, text)
+	waits = Waits()
+	with make_provider(gmail_config(batch_size=3), waits) as provider:
+		messages, batches = sync(provider)
+	assert [m.provider_id for m in messages] == ids
+	failed = next(m for m in messages if m.provider_id == bad)
+	assert failed.failed and failed.raw == b"" and failed.error_code == "message_unavailable"
+	assert text in failed.error and f"HTTP {status}" in failed.error
+	assert failed.received_at == datetime(2024, 3, 4, 12) and failed.folder == "INBOX" and failed.thread_id
+	assert all(not m.failed and m.raw for m in messages if m.provider_id != bad)
+	assert len(waits) == (0 if status == 400 else 5)  # a 500 is retried first
+	# The cursor is past it: the next run hands out new mail only.
+	new = gmail.add_message()
+	again, _ = sync(make_provider(gmail_config()), batches[-1].cursor)
+	assert [m.provider_id for m in again] == [new]
+
+
+def test_an_unreadable_raw_message_is_an_error_item(gmail, gmail_config):
+	ids = fill(gmail, range(1, 4))
+	original = gmail._get_message
+
+	def broken(message_id, query):
+		status, headers, body = original(message_id, query)
+		if message_id == ids[1] and (query.get("format") or [""])[0] == "raw":
+			data = json.loads(body)
+			data["raw"] = "%%% not base64 %%%"
+			body = json.dumps(data).encode()
+		return status, headers, body
+
+	gmail._get_message = broken
+	with make_provider(gmail_config()) as provider:
+		messages, _ = sync(provider)
+	assert [m.provider_id for m in messages] == ids
+	assert messages[1].failed and "unreadable encoding" in messages[1].error
+	assert not messages[0].failed and not messages[2].failed
+
+
+@pytest.mark.parametrize(
+	("status", "reason", "error"),
+	[(429, "rateLimitExceeded", Throttled), (403, "forbidden", ProviderError), (401, "authError", AccessRevoked)],
+)
+def test_account_or_service_trouble_on_a_download_still_stops_the_run(gmail, gmail_config, status, reason, error):
+	ids = fill(gmail, range(1, 7))
+	gmail.poison(ids[4], status, reason, "Refused.")
+	with make_provider(gmail_config(batch_size=3)) as provider:
+		fetching = provider.fetch(None)
+		first = next(fetching)
+		with pytest.raises(error):
+			next(fetching)
+	assert [m.provider_id for m in first.messages] == ids[:3]
+
+
+def test_a_message_whose_metadata_fails_too_stops_the_run(gmail, gmail_config):
+	"""format=raw keeps failing and so does the small check: an outage, not one bad message."""
+	ids = fill(gmail, range(1, 3))
+	gmail.poison(ids[1], 500)
+	gmail.fail_next(500, count=1000, match=f"/messages/{ids[1]}")
+	with make_provider(gmail_config()) as provider, pytest.raises(Throttled):
+		sync(provider)
+
+
 # -- tokens --------------------------------------------------------------------------------------------------
 
 

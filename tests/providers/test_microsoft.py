@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from graph_emulator import MAIL_READ, USER_READ, WebhookReceiver
+from graph_emulator import MAIL_READ, USER_READ, GraphError, WebhookReceiver
 
 from email_sync.providers.base import (
 	BIDIRECTIONAL,
@@ -480,6 +480,69 @@ def test_a_resync_after_lost_state_is_not_capped(graph, make_provider, make_conf
 	graph.invalidate_delta_tokens()
 	messages, _, _ = fetch_all(make_provider(), cursor)
 	assert set(ids(messages)) == set(first + later)
+
+
+# -- a message Graph will not hand out -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+	("status", "code", "attempts"),
+	[(500, "ErrorMimeContentConversionFailed", 1), (504, "GatewayTimeout", 6), (400, "ErrorInvalidRequest", 1)],
+)
+def test_a_message_graph_will_not_hand_out_is_an_error_item(
+	graph, make_provider, make_config, status, code, attempts
+):
+	"""An S/MIME message (500), one over 25 MB (504, after the retries): the folder goes on past it."""
+	before = graph.add_message("inbox", days_ago(3))
+	bad = graph.add_message("inbox", days_ago(2), conversation_id="conv-bad")
+	after = graph.add_message("inbox", days_ago(1))
+	graph.poison(bad, status, code)
+	messages, cursor, _ = fetch_all(make_provider(make_config(batch_size=2)))
+	assert ids(messages) == [before, bad, after]
+	failed = messages[1]
+	assert failed.failed and failed.raw == b"" and failed.error_code == "message_unavailable"
+	assert f"HTTP {status}" in failed.error and (code in failed.error or status == 504)
+	assert (failed.folder, failed.received_at, failed.thread_id) == ("Inbox", days_ago(2), "conv-bad")
+	assert not messages[0].failed and not messages[2].failed
+	assert len(downloads(graph, bad)) == attempts
+	# The cursor is past it: the next run reads what is new, and does not stop at the bad message again.
+	new = graph.add_message("inbox", days_ago(0.1))
+	again, _, _ = fetch_all(make_provider(), cursor)
+	assert ids(again) == [new]
+
+
+@pytest.mark.parametrize(("status", "error"), [(429, Throttled), (503, Throttled), (401, AccessRevoked)])
+def test_throttling_or_an_outage_on_a_download_still_stops_the_run(
+	graph, make_provider, make_config, status, error
+):
+	"""429 and 503 say the service is busy, 401 that our access is gone: no error item, the run stops and the
+	cursor of the last batch handed out stays where it was."""
+	first = graph.add_message("inbox", days_ago(3))
+	bad = graph.add_message("inbox", days_ago(2))
+	graph.add_message("inbox", days_ago(1))
+	graph.poison(bad, status, "ApplicationThrottled")
+	handed = []
+	with pytest.raises(error):
+		for batch in make_provider(make_config(batch_size=1)).fetch(None):
+			handed.append(batch)
+	assert [ids(b.messages) for b in handed] == [[first]]
+
+
+def test_a_message_whose_check_fails_too_stops_the_run(graph, make_provider, make_config):
+	"""$value fails and then Graph fails the small check as well: the service is in trouble, not the message."""
+	graph.add_message("inbox", days_ago(2))
+	bad = graph.add_message("inbox", days_ago(1))
+	graph.poison(bad, 500)
+	original = graph._resolve_message
+
+	def flaky(ref):
+		if graph.requests[-1][1].endswith("?$select=id"):
+			raise GraphError(500, "InternalServerError", "Something went wrong.")
+		return original(ref)
+
+	graph._resolve_message = flaky
+	with pytest.raises(ProviderError, match="HTTP 500"):
+		fetch_all(make_provider())
 
 
 def test_throttling_honours_retry_after(graph, make_provider, sleeps):
