@@ -1,6 +1,9 @@
-"""Address knowledge the matcher needs: free-mail domains, and when two addresses are near variants."""
+"""Address knowledge: reading address headers as real mail writes them, free-mail domains, and when two
+addresses are near variants."""
 
 from __future__ import annotations
+
+import re
 
 # Free-mail and ISP domains: an address there says nothing about which company the sender works for,
 # so these never map to a Customer by domain. Admins extend the list in Email Sync Settings.
@@ -55,3 +58,129 @@ def within_one_edit(a: str, b: str) -> bool:
 	while i < len(a) and a[i] == b[i]:
 		i += 1
 	return a[i:] == b[i + 1 :]
+
+
+# Address headers as real mail writes them: quoted or not, with comments, groups, stray commas and missing
+# brackets. One linear tokenizer (each alternative starts on a different character, so nothing backtracks)
+# and a strict check of the result: an address either is a plain addr-spec or is not returned at all.
+_ADDRESS_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\((?:[^()\\]|\\.)*\)|[<>,;:"()]|[^"()<>,;:]+', re.S)
+_QUOTED_PAIR = re.compile(r"\\(.)", re.S)
+_LOCAL_FORBIDDEN = frozenset('"(),:;<>@[\\]')
+
+
+def parse_address_list(value: str) -> tuple[list[tuple[str, str]], list[str]]:
+	"""([(display name, addr-spec)], [entries that held no usable address]) for one header value.
+
+	Names are returned raw (RFC 2047 words still encoded); addresses lower-cased and checked by
+	`clean_address`. Several addresses in one entry (`a@x.com b@y.com`, separated by spaces) all count.
+	"""
+	found: list[tuple[str, str]] = []
+	unusable: list[str] = []
+	entry = _Entry()
+	for token in _ADDRESS_TOKEN.findall(value or ""):
+		if entry.angle is not None and entry.in_angle:
+			if token == ">":
+				entry.in_angle = False
+			elif token == "<":
+				entry.angle = []
+			elif token in ",;" and "@" in "".join(entry.angle):  # a missing ">"
+				entry.finish(found, unusable)
+				entry = _Entry()
+			else:
+				entry.angle.append(token)
+		elif token == "<":
+			entry.angle, entry.in_angle = [], True
+		elif token in ",;":
+			entry.finish(found, unusable)
+			entry = _Entry()
+		elif token == ":" and entry.angle is None and not any("@" in w for _, w in entry.words):
+			entry.words = []  # "group name:" or "mailto:"
+		elif token.startswith("(") and token.endswith(")") and len(token) > 1:
+			entry.comments.append(_QUOTED_PAIR.sub(r"\1", token[1:-1]))
+		elif token.startswith('"') and token.endswith('"') and len(token) > 1:
+			entry.words.append(("quoted", token))
+		elif token not in '<>()"':
+			entry.words.append(("text", token))
+	entry.finish(found, unusable)
+	return found, unusable
+
+
+class _Entry:
+	__slots__ = ("words", "comments", "angle", "in_angle")
+
+	def __init__(self):
+		self.words: list[tuple[str, str]] = []
+		self.comments: list[str] = []
+		self.angle: list[str] | None = None
+		self.in_angle = False
+
+	def finish(self, found: list[tuple[str, str]], unusable: list[str]) -> None:
+		if self.angle is not None:
+			raw = "".join(self.angle).strip()
+			if raw.startswith("@") and ":" in raw:  # an obsolete source route: <@relay:user@host>
+				raw = raw.split(":", 1)[1]
+			addr = clean_address(raw)
+			# Unquoted words holding an @ are leftovers ("a@b.com <a@b.com>"), not a name.
+			name = " ".join(
+				_unquote(w) if kind == "quoted" else " ".join(x for x in w.split() if "@" not in x)
+				for kind, w in self.words
+			)
+			_keep(addr, name or " ".join(self.comments), raw or _joined(self.words), found, unusable)
+			return
+		# No brackets: the words holding an @ are addresses, the others the name.
+		text = "".join(w for _, w in self.words)
+		words = text.split()
+		if not any("@" in w for w in words):
+			_keep("", "", " ".join(words), found, unusable)
+			return
+		name = " ".join(_unquote(w) for w in words if "@" not in w) or " ".join(self.comments)
+		for word in words:
+			if "@" in word:
+				_keep(clean_address(word), name, " ".join(words), found, unusable)
+
+
+def _keep(addr: str, name: str, raw: str, found: list[tuple[str, str]], unusable: list[str]) -> None:
+	if not addr:
+		if raw.strip():
+			unusable.append(raw.strip())
+		return
+	name = " ".join(name.split()).strip()
+	if len(name) > 1 and name[0] == name[-1] and name[0] in "'\"":
+		name = name[1:-1].strip()
+	if clean_address(name) == addr or name.lower() == f"<{addr}>":
+		name = ""  # "a@b.com <a@b.com>": the address is no name
+	found.append((name, addr))
+
+
+def _unquote(word: str) -> str:
+	if len(word) > 1 and word[0] == word[-1] == '"':
+		return _QUOTED_PAIR.sub(r"\1", word[1:-1])
+	return word
+
+
+def _joined(words: list[tuple[str, str]]) -> str:
+	return " ".join(w for _, w in words)
+
+
+def clean_address(addr: str) -> str:
+	"""The lower-cased addr-spec, or "" unless it is one: one @, no spaces, no control characters, no
+	quotes (a quoted local part is unquoted when it needs no quoting), a domain of letters, digits, -, _."""
+	addr = (addr or "").strip().strip("<>").strip()
+	if addr[:7].lower() == "mailto:":
+		addr = addr[7:].split("?", 1)[0]
+	addr = addr.rstrip(".").lower()
+	if addr.count("@") != 1 or len(addr) > 320:
+		return ""
+	local, _, domain = addr.partition("@")
+	if len(local) > 2 and local[0] == local[-1] == '"':
+		local = local[1:-1]
+	if not local or not domain or local[0] == "." or domain[0] == ".":
+		return ""
+	if any(ch in _LOCAL_FORBIDDEN or ch.isspace() or not ch.isprintable() for ch in local):
+		return ""
+	if domain[0] == "[" and domain[-1] == "]":
+		ok = all(ch.isalnum() or ch in ".:" for ch in domain[1:-1]) and len(domain) > 2
+	else:
+		labels = domain.split(".")
+		ok = all(label and all(ch.isalnum() or ch in "-_" for ch in label) for label in labels)
+	return f"{local}@{domain}" if ok else ""

@@ -66,6 +66,12 @@ _EXTRA_TYPES = {
 	"application/vnd.openxmlformats-officedocument.presentationml.presentation": ".pptx",
 }
 _mime_types: mimetypes.MimeTypes | None = None
+# MIME parameters: quoted strings never contain a quote, so each alternative starts on its own character and
+# a failed quote is never retried (linear on any input). Backslash escapes are undone afterwards.
+_PARAM_TOKEN = re.compile(r'"[^"]*"|;|[^";]+|"')
+_QUOTED_PAIR = re.compile(r"\\(.)", re.S)
+_CONTINUATION = re.compile(r"^(.+?)\*(\d{1,3})(\*?)$")
+MAX_PARAMETER_TEXT = 64 * 1024
 
 
 def safe_filename(name: str, content_type: str = "") -> str:
@@ -93,6 +99,81 @@ def safe_filename(name: str, content_type: str = "") -> str:
 	if not stem and not ext:
 		ext = _guess_extension(content_type)
 	return _bounded(stem or "attachment", ext)
+
+
+def raw_filename(disposition: str, content_type: str) -> tuple[bytes, str]:
+	"""(the attachment's name as sent, the charset RFC 2231 declares for it or "") from the raw
+	Content-Disposition and Content-Type values: `filename` first, then `name`; extended (`filename*=`)
+	and continued (`filename*0*=`) forms before the plain one. Raw 8-bit bytes (carried as surrogate
+	escapes) come back as they were sent; decoding them is the caller's business. (b"", "") if none."""
+	for value, param in ((disposition, "filename"), (content_type, "name")):
+		found = header_param(value, param)
+		if found[0]:
+			return found
+	return b"", ""
+
+
+def header_param(value: str, name: str) -> tuple[bytes, str]:
+	"""One parameter of a MIME header value as (bytes, RFC 2231 charset), assembled from its RFC 2231
+	continuations and percent-escapes when it has them. (b"", "") when absent."""
+	params = _params(value)
+	name = name.lower()
+	if name + "*" in params:
+		return _extended(params[name + "*"], True)
+	pieces = sorted((int(n), v, star) for (p, n, star), v in params.get("*continued*", {}).items() if p == name)
+	if pieces:
+		charset = ""
+		chunks = []
+		for index, (_, piece, star) in enumerate(pieces):
+			if star:
+				data, declared = _extended(piece, index == 0)
+				charset = charset or declared
+			else:
+				data = _bytes(piece)
+			chunks.append(data)
+		return b"".join(chunks), charset
+	if name in params:
+		return _bytes(params[name]), ""
+	return b"", ""
+
+
+def _params(value: str) -> dict:
+	segments: list[list[str]] = [[]]
+	for token in _PARAM_TOKEN.findall(str(value or "")[:MAX_PARAMETER_TEXT]):
+		if token == ";":
+			segments.append([])
+		else:
+			segments[-1].append(token)
+	params: dict = {"*continued*": {}}
+	for segment in segments[1:]:
+		key, eq, val = "".join(segment).partition("=")
+		key = key.strip().lower()
+		if not eq or not key:
+			continue
+		val = val.strip()
+		if len(val) > 1 and val[0] == val[-1] == '"':
+			val = _QUOTED_PAIR.sub(r"\1", val[1:-1])
+		elif val.startswith('"'):
+			val = val[1:]  # an unclosed quote
+		continued = _CONTINUATION.match(key)
+		if continued:
+			params["*continued*"][(continued[1], continued[2], bool(continued[3]))] = val
+		else:
+			params.setdefault(key, val)
+	return params
+
+
+def _extended(value: str, first: bool) -> tuple[bytes, str]:
+	"""RFC 2231 `charset'language'percent-encoded`; only the first piece of a continuation names a charset."""
+	charset = ""
+	if first and value.count("'") >= 2:
+		charset, _, rest = value.split("'", 2)
+		value = rest
+	return unquote_to_bytes(_bytes(value)), charset.strip()
+
+
+def _bytes(value: str) -> bytes:
+	return value.encode("utf-8", "surrogateescape")
 
 
 def _clean_char(ch: str) -> str:
