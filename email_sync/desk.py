@@ -9,9 +9,9 @@ import frappe
 from frappe import _
 from frappe.utils import now_datetime
 
-from email_sync.engine.sanitize import sanitize_email_html
+from email_sync.engine.sanitize import safe_html_for_storage
 from email_sync.engine.schedule import health
-from email_sync.permissions import is_admin, visible_accounts
+from email_sync.permissions import visible_accounts
 
 PARTIES = ("Customer", "Contact")
 
@@ -171,14 +171,18 @@ def stored_view(doc) -> tuple[str, int]:
 	content = doc.content or ""
 	if frappe.db.exists("Synced Email", {"communication": doc.name, "email_key": ("like", f"{doc.name}%")}):
 		return content, content.count("data-remote-src=")
-	return sanitize_email_html(content)
+	return safe_html_for_storage(content, doc.text_content or "")
 
 
 def _may_read(doc) -> bool:
-	accounts = frappe.get_all("Synced Email", filters={"communication": doc.name}, pluck="account")
+	"""A synced email is read by the owner of a private account that synced it (and administrators), and,
+	for shared accounts, by whoever may read the Communication or a Customer or Contact it is filed on."""
+	accounts = set(frappe.get_all("Synced Email", filters={"communication": doc.name}, pluck="account"))
 	if accounts:
 		shared, private = visible_accounts()
-		if not set(accounts) & set(shared + private):
+		if accounts & set(private):
+			return True
+		if not accounts & set(shared):
 			return False
 	if frappe.has_permission("Communication", "read", doc=doc):  # Document.has_permission would msgprint a denial
 		return True
@@ -187,7 +191,7 @@ def _may_read(doc) -> bool:
 	)
 	return any(
 		frappe.has_permission(link.link_doctype, "read", link.link_name) for link in links if link.link_doctype in PARTIES
-	) or bool(accounts and is_admin())
+	)
 
 
 @frappe.whitelist()

@@ -20,7 +20,7 @@ from frappe.utils import now_datetime
 from frappe.utils.data import convert_utc_to_system_timezone
 
 from email_sync.engine import ERROR, FILED, NEEDS_REVIEW, OUTBOUND, Plan
-from email_sync.engine.sanitize import sanitize_email_html, text_to_html
+from email_sync.engine.sanitize import safe_html_for_storage, text_to_html
 from email_sync.providers import FetchedMessage
 from email_sync.sync import attachments
 
@@ -343,8 +343,10 @@ def _synced_row(account: str, item: Item, now, user: str, snippet_length: int) -
 
 def _content(message) -> str:
 	# Communication.content is rendered as HTML in the desk's timeline: never store a sender's HTML as sent.
+	# Sanitised once, here, within the message's budget (the plain text stands in past it); the desk shows
+	# what is stored and never sanitises it again.
 	if message.html:
-		return sanitize_email_html(message.html)[0]
+		return safe_html_for_storage(message.html, message.text, message.defects)[0]
 	return text_to_html(message.text)
 
 

@@ -105,6 +105,7 @@ def test_the_owner_and_administrators_see_the_private_mail(web, mailboxes):
 	frappe.set_user(mailboxes.owner)
 	assert mailboxes.private.name in frappe.get_list("Synced Email", pluck="name", limit_page_length=0)
 	assert frappe.has_permission("Synced Email", "read", doc=mailboxes.private.name)
+	assert email_view(mailboxes.private.communication)["subject"] == "salary talk"  # their own mail, in the viewer
 	frappe.set_user("Administrator")
 	assert mailboxes.private.name in frappe.get_list("Synced Email", pluck="name", limit_page_length=0)
 	assert email_view(mailboxes.private.communication)["subject"] == "salary talk"
