@@ -58,7 +58,7 @@ N_CONTACTS = 1000
 ACCOUNT_PREFIX = "bench-inbox-"
 EA_NAME_PREFIX = "Bench IMAP "
 TARGET_RATIO = 5.0
-TOOLS = ("email-sync", "builtin", "email-sync-issue", "builtin-issue")
+TOOLS = ("email-sync", "builtin", "email-sync-issue", "builtin-issue", "email-sync-no-files")
 
 
 # -- names and words ---------------------------------------------------------------------------------------------
@@ -563,11 +563,14 @@ def pdf_bytes(rng: random.Random, size: int) -> bytes:
 # -- accounts ----------------------------------------------------------------------------------------------------
 
 
-def create_email_sync_account(frappe, address: str, server, user, batch_size: int, issues: bool = False) -> str:
+def create_email_sync_account(
+	frappe, address: str, server, user, batch_size: int, issues: bool = False, files: bool = True
+) -> str:
 	doc = frappe.get_doc(
 		{
 			"doctype": "Email Sync Account",
 			"create_issues": int(issues),
+			"attachments_mode": "All" if files else "None",  # All: like the built-in, which saves every one
 			"provider": "IMAP",
 			"email_address": address,
 			"status": "Active",
@@ -669,6 +672,14 @@ def delete_issues(frappe, names: list[str]) -> None:
 			frappe.db.sql(
 				f"delete from `tab{table}` where {doctype_column} = 'Issue' and {name_column} in %(i)s", {"i": chunk}
 			)
+		files = frappe.db.sql(
+			"select name, file_url from tabFile where attached_to_doctype = 'Issue' and attached_to_name in %(i)s",
+			{"i": chunk},
+		)
+		if files:
+			frappe.db.sql("delete from tabFile where name in %(f)s", {"f": [f[0] for f in files]})
+			for _, url in files:
+				_remove_file(frappe, url)
 		frappe.db.sql("delete from tabIssue where name in %(i)s", {"i": chunk})
 
 
@@ -731,6 +742,11 @@ def cleanup_email_sync(frappe, account: str, addresses: set[str], since: datetim
 	)
 	delete_communications(frappe, [r.communication for r in rows if r.communication])
 	delete_issues(frappe, [r.issue for r in rows if r.issue])
+	frappe.db.sql(
+		"""delete from `tabEmail Sync Attachment` where parenttype = 'Synced Email'
+		and parent in (select name from `tabSynced Email` where account = %s)""",
+		(account,),
+	)
 	frappe.db.sql("delete from `tabSynced Email` where account = %s", (account,))
 	frappe.db.sql("delete from `tabEmail Sync Log` where account = %s", (account,))
 	delete_new_contacts(frappe, addresses, since)
@@ -1038,7 +1054,8 @@ def bench_one(frappe, server, args, n: int, people: list[dict], internal: str, t
 		try:
 			if tool.startswith("email-sync"):
 				account = create_email_sync_account(
-					frappe, mailbox, server, users[tool], args.batch_size, issues=tool == "email-sync-issue"
+					frappe, mailbox, server, users[tool], args.batch_size, issues=tool == "email-sync-issue",
+					files=tool != "email-sync-no-files",
 				)
 			else:
 				account = create_email_account(
@@ -1138,9 +1155,9 @@ def rate(result: dict | None) -> float | None:
 
 
 def print_table(n: int, results: dict) -> None:
-	columns = [t for t in ("email-sync", "builtin", "email-sync-issue", "builtin-issue") if t in results]
+	columns = [t for t in TOOLS if t in results]
 	titles = {"email-sync": "Email Sync", "builtin": "Built-in pull", "email-sync-issue": "Email Sync + Issues",
-	          "builtin-issue": "Built-in -> Issue"}  # fmt: skip
+	          "builtin-issue": "Built-in -> Issue", "email-sync-no-files": "Email Sync, no files"}  # fmt: skip
 
 	def fmt(value, spec=",.0f"):
 		return "-" if value is None else format(value, spec)
@@ -1176,6 +1193,13 @@ def print_table(n: int, results: dict) -> None:
 		print(f"target: >= {TARGET_RATIO:g}x the built-in's messages/s: {'PASS' if ratio >= TARGET_RATIO else 'FAIL'}")
 	else:
 		print(f"target: >= {TARGET_RATIO:g}x the built-in's messages/s: not measured (both tools must run)")
+	with_files, without = results.get("email-sync") or {}, results.get("email-sync-no-files") or {}
+	if with_files.get("files_created") and without.get("seconds"):
+		extra = with_files["seconds"] - without["seconds"]
+		print(
+			f"cost of storing attachments: {extra:.1f} s for {with_files['files_created']:,} files = "
+			f"{1000 * extra / with_files['files_created']:.1f} ms per file"
+		)
 	es_issue, builtin_issue = rate(results.get("email-sync-issue")), rate(results.get("builtin-issue"))
 	if es_issue and builtin_issue:
 		print(f"ratio messages/s with Issues (Email Sync + Issues / built-in -> Issue): {es_issue / builtin_issue:.1f}x")
