@@ -19,9 +19,44 @@ MANUAL_SELECTION = "Manual selection"
 MANUAL_KEYWORD = "EmailSync"
 
 
+class Secret(str):
+	"""A str that never shows in a repr: for tokens, passwords and keys held in local variables.
+
+	Tracebacks with local variables (Frappe's Error Log, Python's capture_locals) print each local with repr(),
+	so a header dict or a password in a frame on the way to an error would land in the log. Operations on a
+	Secret (formatting, concatenation) give plain str: wrap the final value that sits in the local.
+	"""
+
+	def __repr__(self) -> str:
+		return "'********'"
+
+
+SECRET_KEYS = frozenset(
+	{"access_token", "refresh_token", "id_token", "client_secret", "code", "assertion", "password", "private_key"}
+)
+
+
+def masked(data: dict) -> dict:
+	"""`data` (a token endpoint's answer, a form) with the values of SECRET_KEYS as Secrets."""
+	return {k: Secret(v) if k in SECRET_KEYS and isinstance(v, str) else v for k, v in data.items()}
+
+
+class _HoldsSecrets:
+	"""Dataclass mixin: the fields named in `_secret_fields` always hold Secrets, however they are set."""
+
+	_secret_fields: frozenset[str] = frozenset()
+
+	def __setattr__(self, name, value):
+		if name in self._secret_fields and isinstance(value, str) and not isinstance(value, Secret):
+			value = Secret(value)
+		super().__setattr__(name, value)
+
+
 @dataclass
-class OAuthTokens:
+class OAuthTokens(_HoldsSecrets):
 	"""OAuth client and tokens for Gmail and Microsoft (and IMAP XOAUTH2). Secrets stay out of logs and reprs."""
+
+	_secret_fields = frozenset({"client_secret", "refresh_token", "access_token"})
 
 	client_id: str
 	client_secret: str = field(default="", repr=False)
@@ -33,8 +68,10 @@ class OAuthTokens:
 
 
 @dataclass
-class AccountConfig:
+class AccountConfig(_HoldsSecrets):
 	"""Everything a provider needs to know about an account, as plain values (the Frappe side builds it)."""
+
+	_secret_fields = frozenset({"password"})
 
 	provider: str  # "IMAP", "Gmail", "Microsoft", "File"
 	address: str
@@ -113,7 +150,11 @@ class TestResult:
 
 
 class ProviderError(Exception):
-	"""A failure a user can act on: a stable code, a plain message and what to do about it."""
+	"""A failure a user can act on: a stable code, a plain message and what to do about it.
+
+	Providers raise only ProviderErrors (transport failures included), with messages that never hold a token,
+	password or secret, and from frames whose local variables hold none either (see Secret).
+	"""
 
 	code = "provider_error"
 	transient = False  # True when trying again later may work (network, throttling)

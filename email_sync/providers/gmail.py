@@ -72,6 +72,7 @@ import httplib2
 from google.auth import exceptions as auth_exceptions
 from google.oauth2.credentials import Credentials
 from googleapiclient import discovery
+from googleapiclient import errors as api_errors
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
@@ -330,6 +331,20 @@ class GmailProvider(Provider):
 					) from None
 				self._pause(attempt, None, what)
 				attempt += 1
+			except (ValueError, api_errors.Error) as e:
+				# A 200 that is not Gmail's JSON (a captive portal, a proxy's error page, a cut batch answer).
+				if attempt >= NETWORK_RETRIES:
+					raise ConnectionFailed(
+						f"Gmail sent an answer that could not be read while {what} ({type(e).__name__}).",
+						fix="Check for a proxy or firewall between this site and gmail.googleapis.com; the sync "
+						"tries again later.",
+					) from None
+				self._pause(attempt, None, what)
+				attempt += 1
+			except auth_exceptions.GoogleAuthError as e:
+				raise ProviderError(
+					f"Google's sign-in failed while {what}: {_first_line(e)}", code="google_auth_error"
+				) from None
 
 	def _pause(self, attempt: int, error: _ApiError | None, what: str) -> None:
 		if error is not None and error.retry_after is not None:
@@ -875,6 +890,11 @@ def _api_error(e: HttpError) -> _ApiError:
 	if not message:
 		message = (content or getattr(e.resp, "reason", "") or f"HTTP {status}").strip()[:300]
 	return _ApiError(status, message, reasons, _retry_after(e.resp.get("retry-after") if e.resp else None))
+
+
+def _first_line(e: Exception) -> str:
+	text = str(e).strip() or type(e).__name__
+	return text.splitlines()[0][:300]
 
 
 def _retryable(error: _ApiError) -> bool:

@@ -23,6 +23,8 @@ from email_sync.providers.base import (
 	MissingScopes,
 	OAuthTokens,
 	ProviderError,
+	Secret,
+	masked,
 )
 
 AUTH_URI = "https://accounts.google.com/o/oauth2/v2/auth"
@@ -99,6 +101,7 @@ def exchange_code(
 	"""Trade the code from the consent redirect for tokens. Raises a ProviderError saying what to do on failure.
 
 	`required_scopes`: any one of them must have been granted (IMAP access passes {MAIL_GOOGLE})."""
+	client_secret, code = Secret(client_secret), Secret(code)  # locals on the way to any error raised here
 	if not client_id or not client_secret:
 		raise ProviderError(
 			"The Google OAuth client ID or secret is not set.", code="oauth_not_configured", fix=CLIENT_FIX
@@ -153,6 +156,7 @@ def revoke_token(token: str, auth_base: str | None = None, timeout: float = 10.0
 	"""
 	if not token:
 		return False
+	token = Secret(token)
 	try:
 		response = requests.post(
 			revoke_uri(auth_base),
@@ -224,7 +228,8 @@ def refresh_error(exc: Exception) -> ProviderError:
 
 
 def _post_token(auth_base: str | None, form: dict, timeout: float, *, exchanging: bool) -> dict:
-	uri = token_uri(auth_base)
+	"""POST `form` to the token endpoint; the answer, its tokens as Secrets. Raises a ProviderError."""
+	form, uri = masked(form), token_uri(auth_base)
 	try:
 		response = requests.post(uri, data=form, timeout=timeout)
 	except requests.Timeout:
@@ -236,7 +241,7 @@ def _post_token(auth_base: str | None, form: dict, timeout: float, *, exchanging
 			f"Could not reach Google's token endpoint ({uri}): {e}.",
 			fix="Check that this site can make outgoing HTTPS connections to oauth2.googleapis.com.",
 		) from None
-	data = _json(response)
+	data = masked(_json(response))
 	if response.status_code != 200 or "error" in data:
 		raise token_error(response.status_code, data, exchanging=exchanging)
 	return data

@@ -266,8 +266,8 @@ class IMAPProvider(Provider):
 			if (username + password).isascii():
 				imap.login(_quote(username), password)
 			else:  # LOGIN is ASCII-only in imaplib; AUTHENTICATE PLAIN carries UTF-8
-				credentials = b"\0" + username.encode() + b"\0" + password.encode()
-				imap.authenticate("PLAIN", lambda _: credentials)
+				# Built inside the callback: a bytes local here would show in a traceback's locals.
+				imap.authenticate("PLAIN", lambda _: b"\0" + username.encode() + b"\0" + password.encode())
 		except (imaplib.IMAP4.abort, OSError) as e:
 			raise ConnectionFailed(f"The connection to {self.host} broke during login: {_text(e)}.") from None
 		except imaplib.IMAP4.error as e:

@@ -84,6 +84,7 @@ from email_sync.providers.base import (
 	MissingScopes,
 	Provider,
 	ProviderError,
+	Secret,
 	TestResult,
 	Throttled,
 )
@@ -267,7 +268,7 @@ class MicrosoftProvider(Provider):
 		attempt, refreshed = 0, False
 		while True:
 			headers = {
-				"Authorization": f"Bearer {self.tokens.access_token()}",
+				"Authorization": Secret(f"Bearer {self.tokens.access_token()}"),
 				"Prefer": ", ".join([IMMUTABLE_IDS, *prefer]),
 				"Accept": "application/json",
 			}
@@ -282,7 +283,9 @@ class MicrosoftProvider(Provider):
 				)
 				err.transient = False
 				raise err from None
-			except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
+			except (requests.exceptions.RequestException, OSError) as e:
+				# Refused, reset or timed out, or an answer cut short (ChunkedEncodingError) or garbled: all
+				# network trouble, never to escape as such (its traceback would carry the request's headers).
 				attempt += 1
 				if attempt >= self.max_attempts:
 					raise ConnectionFailed(
@@ -658,6 +661,7 @@ class MicrosoftProvider(Provider):
 	) -> dict:
 		"""Ask Graph to POST to `notification_url` when mail arrives. Graph first checks the URL answers
 		validation requests (see validation_response). Returns {"id", "expirationDateTime"}."""
+		client_state = Secret(client_state)  # it authenticates notifications: never in a traceback
 		body = {
 			"changeType": "created",
 			"notificationUrl": notification_url,

@@ -30,6 +30,8 @@ from email_sync.providers.base import (
 	MissingScopes,
 	OAuthTokens,
 	ProviderError,
+	Secret,
+	masked,
 )
 
 DEFAULT_AUTH_BASE = "https://login.microsoftonline.com"
@@ -110,6 +112,8 @@ def build_app(
 	import msal
 	import requests
 
+	client_secret = Secret(client_secret)  # a local on the way to any error raised here
+
 	authority = authority_url(tenant, auth_base)
 	host = (urlsplit(authority).hostname or "").lower()
 	try:
@@ -157,6 +161,7 @@ def exchange_code(
 	scopes: list[str] | None = None,
 ) -> OAuthTokens:
 	"""Redeem the authorization code from the redirect (after the caller checked `state`) for tokens."""
+	client_secret, code = Secret(client_secret), Secret(code)  # locals on the way to any error raised here
 	app = build_app(client_id, client_secret, tenant, auth_base, verify=verify, timeout=timeout)
 
 	def redeem() -> dict:
@@ -169,9 +174,7 @@ def exchange_code(
 				code, scopes=scopes or TOKEN_SCOPES, redirect_uri=redirect_uri
 			)
 
-	result = _call(authority_url(tenant, auth_base), redeem)
-	if "error" in result:
-		raise auth_error(result, "finishing the sign-in")
+	result = _checked(_call(authority_url(tenant, auth_base), redeem), "finishing the sign-in")
 	return _apply(OAuthTokens(client_id=client_id, client_secret=client_secret, tenant=tenant), result)
 
 
@@ -247,7 +250,12 @@ class HttpClient:
 
 
 class TokenManager:
-	"""Keeps `config.oauth.access_token` fresh with msal, handing rotated tokens to config.on_tokens_refreshed."""
+	"""Keeps `config.oauth.access_token` fresh with msal, handing rotated tokens to config.on_tokens_refreshed.
+
+	The one refresh path for Microsoft sign-ins: subclasses change only `scopes` (the resource the token is
+	for) and `_checked` (how a refusal reads)."""
+
+	scopes: tuple[str, ...] = tuple(TOKEN_SCOPES)
 
 	def __init__(self, config, *, verify: bool | str = True):
 		self.config = config
@@ -278,14 +286,15 @@ class TokenManager:
 		app = self.app()
 		result = _call(
 			authority_url(tokens.tenant, self.config.auth_base),
-			lambda: app.acquire_token_by_refresh_token(tokens.refresh_token, scopes=TOKEN_SCOPES),
+			lambda: app.acquire_token_by_refresh_token(tokens.refresh_token, scopes=list(self.scopes)),
 		)
-		if "error" in result:
-			raise auth_error(result, "refreshing the sign-in")
-		_apply(tokens, result)
+		_apply(tokens, self._checked(result))
 		if self.config.on_tokens_refreshed:
 			self.config.on_tokens_refreshed(dataclasses.replace(tokens, scopes=list(tokens.scopes)))
 		return tokens.access_token
+
+	def _checked(self, result: dict) -> dict:
+		return _checked(result, "refreshing the sign-in")
 
 	def app(self):
 		if self._app is None:
@@ -315,6 +324,13 @@ class TokenManager:
 				app.http_client.close()
 			except Exception:  # noqa: BLE001, S110 - closing must never fail a sync
 				pass
+
+
+def _checked(result: dict, doing: str) -> dict:
+	"""msal's result, its tokens as Secrets (it stays a local while the caller goes on); raises on an error."""
+	if "error" in result:
+		raise auth_error(result, doing)
+	return masked(result)
 
 
 def _apply(tokens: OAuthTokens, result: dict) -> OAuthTokens:

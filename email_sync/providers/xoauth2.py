@@ -32,6 +32,7 @@ from email_sync.providers.base import (
 	MissingScopes,
 	OAuthTokens,
 	ProviderError,
+	Secret,
 )
 
 GOOGLE = "Google"
@@ -193,7 +194,7 @@ def _refresh_google(config: AccountConfig, tokens: OAuthTokens) -> str:
 		config.timeout,
 		exchanging=False,
 	)
-	access_token = str(data.get("access_token") or "")
+	access_token = Secret(str(data.get("access_token") or ""))
 	if not access_token:
 		raise ProviderError(
 			"Google answered the token refresh without an access token.", code="token_refresh_failed"
@@ -220,25 +221,12 @@ class _IMAPTokenManager(microsoft_oauth.TokenManager):
 
 	scopes = (MICROSOFT_IMAP_SCOPE,)
 
-	def refresh(self) -> str:
-		tokens = self.tokens
-		if not tokens.refresh_token:
-			raise AccessRevoked(
-				f"The Microsoft sign-in for {self.config.address or 'this account'} has no refresh token."
-			)
-		app = self.app()
-		result = microsoft_oauth._call(
-			microsoft_oauth.authority_url(tokens.tenant, self.config.auth_base),
-			lambda: app.acquire_token_by_refresh_token(tokens.refresh_token, scopes=list(self.scopes)),
-		)
-		if "error" in result:
-			error = microsoft_oauth.auth_error(result, "a token for IMAP")
-			if isinstance(error, MissingScopes):
-				error.fix = reconnect_fix(MICROSOFT)
-			raise error
-		microsoft_oauth._apply(tokens, result)
-		_announce(self.config, tokens)
-		return tokens.access_token
+	def _checked(self, result: dict) -> dict:
+		try:
+			return microsoft_oauth._checked(result, "a token for IMAP")
+		except MissingScopes as error:
+			error.fix = reconnect_fix(MICROSOFT)
+			raise
 
 
 def _refresh_microsoft(config: AccountConfig, verify: bool | str) -> str:

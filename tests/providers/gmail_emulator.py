@@ -20,6 +20,7 @@ API calls need a valid Bearer token (inside a batch each part's own Authorizatio
     gmail.add_message(labels=["INBOX"], date=datetime(2024, 5, 1))
     gmail.fail_next(429, count=3, retry_after=2)   # fault injection
     gmail.poison(message_id, 500)                  # format=raw of one message fails every time
+    gmail.transport.add(CUT, match="/batch")       # broken connections, see transport_faults.py
     gmail.expire_access_tokens(); gmail.revoke_grant(); gmail.expire_history()
     gmail.count("/messages/")                       # request counting (batch parts included)
     gmail.stop()
@@ -43,6 +44,8 @@ from email.policy import compat32
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from transport_faults import TransportFaults, break_request
 
 GMAIL_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
 READ_SCOPES = {GMAIL_READONLY, "https://www.googleapis.com/auth/gmail.modify", "https://mail.google.com/"}
@@ -115,6 +118,7 @@ class GmailEmulator:
 		self.stops = 0
 		self.mail_enabled = True
 		self.poisoned: dict[str, tuple] = {}  # message id -> the error format=raw answers (_api_error args)
+		self.transport = TransportFaults()  # connections to break
 		self.on_request: Callable[[Request], None] | None = None  # called with each request before it is served
 		self._ids = itertools.count(0x18C0_0000_0000_0000 + secrets.randbelow(1 << 40))
 		self._server: ThreadingHTTPServer | None = None
@@ -752,6 +756,7 @@ class _Handler(BaseHTTPRequestHandler):
 		length = int(self.headers.get("Content-Length") or 0)
 		body = self.rfile.read(length) if length else b""
 		headers = {k.lower(): v for k, v in self.headers.items()}
+		fault = self.emulator.transport.take(self.path)
 		try:
 			status, out_headers, out_body = self.emulator.handle(self.command, self.path, headers, body)
 			if status == DROP:
@@ -761,6 +766,9 @@ class _Handler(BaseHTTPRequestHandler):
 			status, out_headers, out_body = _api_error(
 				500, f"Emulator bug: {e!r}", "backendError", "INTERNAL"
 			)
+		if fault:
+			break_request(self, fault, status, out_headers, out_body, self.emulator.transport.stall_seconds)
+			return
 		self.send_response(status)
 		for key, value in out_headers.items():
 			self.send_header(key, value)

@@ -25,7 +25,8 @@ that change when the message moves ("rest-<folder>-<n>"), as with real Graph. Su
 Fault injection: `throttle()`, `expire_access_tokens()`, `revoke_grants()`, `invalidate_delta_tokens()`,
 `mailbox_enabled = False`, `token_error` (any Entra error result for the next token requests), `poison()`
 (one message's $value always fails, as an S/MIME message (500 ErrorMimeContentConversionFailed) or a
-message over 25 MB (504) does, while the message itself is listed and readable as JSON).
+message over 25 MB (504) does, while the message itself is listed and readable as JSON), `transport` (broken
+connections: `graph.transport.add(CUT, match="/$value")`, see transport_faults.py).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from transport_faults import TransportFaults, break_request
 
 HOST = "127.0.0.1"
 MAIL_READ = "https://graph.microsoft.com/Mail.Read"
@@ -230,6 +233,7 @@ class GraphEmulator:
 		self.validate_notification_urls = True
 		self.delta_filter_cap = DELTA_FILTER_CAP  # lower it to show the cap with a small mailbox
 		self.poisoned: dict[str, GraphError] = {}  # message id -> the error its $value answers
+		self.transport = TransportFaults()  # connections to break
 		# records
 		self.requests: list[tuple[str, str]] = []  # (method, path with query) of Graph requests
 		self.throttled: list[float] = []  # monotonic times of throttled answers
@@ -1054,14 +1058,17 @@ class _Handler(BaseHTTPRequestHandler):
 	def _serve(self):
 		length = int(self.headers.get("Content-Length") or 0)
 		body = self.rfile.read(length) if length else b""
+		emulator = self.server.emulator
+		fault = emulator.transport.take(self.path)
 		try:
-			status, headers, payload = self.server.emulator.handle(
-				self.command, self.path, self.headers, body
-			)
+			status, headers, payload = emulator.handle(self.command, self.path, self.headers, body)
 		except Exception:  # noqa: BLE001 - an emulator bug: answer 500 with it rather than drop the connection
 			import traceback
 
 			status, headers, payload = 500, {"Content-Type": "text/plain"}, traceback.format_exc().encode()
+		if fault:
+			break_request(self, fault, status, headers, payload, emulator.transport.stall_seconds)
+			return
 		self.send_response(status)
 		for key, value in headers.items():
 			self.send_header(key, value)
