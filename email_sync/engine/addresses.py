@@ -61,9 +61,11 @@ def within_one_edit(a: str, b: str) -> bool:
 
 
 # Address headers as real mail writes them: quoted or not, with comments, groups, stray commas and missing
-# brackets. One linear tokenizer (each alternative starts on a different character, so nothing backtracks)
-# and a strict check of the result: an address either is a plain addr-spec or is not returned at all.
-_ADDRESS_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\((?:[^()\\]|\\.)*\)|[<>,;:"()]|[^"()<>,;:]+', re.S)
+# brackets. One tokenizer, linear on any input: a quoted string or comment ends at the next quote or
+# parenthesis (escaped ones are not honoured: supporting them lets crafted input rescan the rest of the
+# header from every quote), and a strict check of the result: an address either is a plain addr-spec
+# or is not returned at all.
+_ADDRESS_TOKEN = re.compile(r'"[^"]*"|\([^()]*\)|[<>,;:"()]|[^"()<>,;:]+')
 _QUOTED_PAIR = re.compile(r"\\(.)", re.S)
 _LOCAL_FORBIDDEN = frozenset('"(),:;<>@[\\]')
 
@@ -99,8 +101,8 @@ def parse_address_list(value: str) -> tuple[list[tuple[str, str]], list[str]]:
 			entry.comments.append(_QUOTED_PAIR.sub(r"\1", token[1:-1]))
 		elif token.startswith('"') and token.endswith('"') and len(token) > 1:
 			entry.words.append(("quoted", token))
-		elif token not in '<>()"':
-			entry.words.append(("text", token))
+		elif token not in "<>()":
+			entry.words.append(("text", token))  # a stray quote included: it makes an address unusable
 	entry.finish(found, unusable)
 	return found, unusable
 
@@ -122,7 +124,7 @@ class _Entry:
 			addr = clean_address(raw)
 			# Unquoted words holding an @ are leftovers ("a@b.com <a@b.com>"), not a name.
 			name = " ".join(
-				_unquote(w) if kind == "quoted" else " ".join(x for x in w.split() if "@" not in x)
+				_unquote(w) if kind == "quoted" else " ".join(x for x in w.replace('"', " ").split() if "@" not in x)
 				for kind, w in self.words
 			)
 			_keep(addr, name or " ".join(self.comments), raw or _joined(self.words), found, unusable)
@@ -133,7 +135,7 @@ class _Entry:
 		if not any("@" in w for w in words):
 			_keep("", "", " ".join(words), found, unusable)
 			return
-		name = " ".join(_unquote(w) for w in words if "@" not in w) or " ".join(self.comments)
+		name = " ".join(_unquote(w) for w in words if "@" not in w and w != '"') or " ".join(self.comments)
 		for word in words:
 			if "@" in word:
 				_keep(clean_address(word), name, " ".join(words), found, unusable)

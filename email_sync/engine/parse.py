@@ -489,8 +489,10 @@ def _detect(data: bytes, context: _Context | None) -> str:
 		found = [str(m.encoding) for m in itertools.islice(from_bytes(sample), 6)]
 	except Exception:
 		found = []
-	names = [*_SHORT_CANDIDATES, *found] if short else found
-	best, best_key = "", None
+	# Long texts: the detector's first clean answer. Otherwise (short, or no clean answer) the least odd
+	# reading of all, the usual charsets first among equals.
+	names = [*_SHORT_CANDIDATES, *found] if short else [*found, *_SHORT_CANDIDATES]
+	best, best_key, best_odd = "", None, 1.0
 	for order, name in enumerate(names):
 		codec = (_codecs_for(name.lower().replace("_", "-")) or [""])[0]
 		if codec not in _MAIL_CODECS:
@@ -500,10 +502,10 @@ def _detect(data: bytes, context: _Context | None) -> str:
 		except UnicodeDecodeError:
 			continue
 		odd = _oddness(text[:4000], codec)
-		key = (odd, order) if short else (odd > 0.05, order)
+		key = (0, 0.0, order) if not short and order < len(found) and odd <= 0.05 else (1, odd, order)
 		if best_key is None or key < best_key:
-			best, best_key = codec, key
-	return best if best_key is not None and best_key[0] < 0.3 else ""
+			best, best_key, best_odd = codec, key, odd
+	return best if best_odd < 0.3 else ""
 
 
 def _high_count(data: bytes) -> int:
@@ -946,6 +948,7 @@ def decode_iso2022jp(data: bytes) -> str:
 	return "".join(out)
 
 
+@functools.lru_cache(maxsize=16384)  # at most 94 x 94 pairs
 def _jis_to_sjis(pair: bytes) -> bytes:
 	j1, j2 = pair[0], pair[1]
 	s1 = ((j1 - 0x21) >> 1) + 0x81
