@@ -137,7 +137,18 @@ RETRY_REASONS = frozenset(
 QUOTA_REASONS = frozenset({"dailyLimitExceeded", "quotaExceeded"})
 SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
 API_DISABLED_REASONS = frozenset({"accessNotConfigured", "SERVICE_DISABLED"})
-ACCOUNT_CLOSED_TEXTS = ("domain policy", "disabled", "suspended", "deleted", "account closed")
+ACCOUNT_CLOSED_TEXTS = ("disabled", "suspended", "deleted", "account closed")
+# 403 domainPolicy ("The domain administrators have disabled Gmail apps."): a Workspace setting, not a closed box.
+DOMAIN_POLICY_REASONS = frozenset({"domainPolicy"})
+ADMIN_GMAIL_FIX = (
+	"Ask your Google Workspace administrator to turn Gmail on for this user (Admin console > Apps > Google "
+	"Workspace > Gmail > Service status, for the user's organizational unit), then click Test Connection."
+)
+ADMIN_API_FIX = (
+	"Ask your Google Workspace administrator to allow Gmail access for Email Sync: in the Admin console, Apps > "
+	"Google Workspace > Gmail must be on for the user, and Security > Access and data control > API controls "
+	"must trust the Email Sync OAuth client (or allow third-party API access); then click Test Connection."
+)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
@@ -374,6 +385,19 @@ class GmailProvider(Provider):
 			return MissingScopes(f"Email Sync lacks permission to read this Gmail mailbox: {message}")
 		if "mail service not enabled" in lowered:  # 400 failedPrecondition: a Google account without Gmail
 			return MailboxNotHosted(f"{self.config.address or 'This account'} has no Gmail mailbox: {message}")
+		if error.status == 400 and lowered.strip(" .") == "precondition check failed":
+			# Gmail's bare answer for a Workspace user whose Gmail service is off, or a mailbox never set up.
+			return MailboxNotHosted(
+				f"Gmail is not enabled for {self.config.address or 'this account'} ({message})",
+				code="gmail_not_enabled",
+				fix=ADMIN_GMAIL_FIX,
+			)
+		if error.status == 403 and (error.reasons & DOMAIN_POLICY_REASONS or "domain policy" in lowered):
+			return ProviderError(
+				f"The Google Workspace administrators do not allow Gmail access here: {message}",
+				code="gmail_blocked_by_admin",
+				fix=ADMIN_API_FIX,
+			)
 		if error.status == 403 and error.reasons & QUOTA_REASONS:
 			throttled = Throttled(f"The Gmail API quota is used up for today while {what}: {message}")
 			throttled.retry_after = 3600.0
@@ -698,8 +722,8 @@ class GmailProvider(Provider):
 					continue  # deleted since it was listed
 				if error.status in (401, 403):  # the account's access or quota, not this message
 					raise self._error(error, "downloading messages")
-				if not _retryable(error):
-					errors[message_id] = self._error(error, "downloading a message").message
+				if not _retryable(error):  # refused for this message alone: the account-wide readings don't apply
+					errors[message_id] = f"Gmail refused this message: {error.message} (HTTP {error.status})."
 					continue
 				retry.append(message_id)
 				if worst is None or (error.retry_after or 0) > (worst.retry_after or 0):

@@ -41,6 +41,13 @@ MAIL_GOOGLE = "https://mail.google.com/"
 IMAP_SCOPES = (MAIL_GOOGLE,)
 
 RECONNECT = "Click Reconnect on the account and sign in with Google again."
+# invalid_grant "Token has been expired or revoked." is also what an OAuth app in Testing gets after 7 days.
+RECONNECT_OR_PUBLISH = (
+	"If someone removed Email Sync's access, or changed the password, click Reconnect. If it keeps happening "
+	"about a week after each connection, the Google OAuth app is in Testing mode, whose refresh tokens last 7 "
+	"days: publish the OAuth app for production (Google Cloud Console > APIs & Services > OAuth consent screen "
+	"> Publish app), then Reconnect."
+)
 CLIENT_FIX = (
 	"Check the Google OAuth client ID and secret in Email Sync Settings (Google Cloud Console > APIs & Services > "
 	"Credentials, an OAuth client of type Web application)."
@@ -182,9 +189,8 @@ def token_error(status: int, data: dict, *, exchanging: bool = False) -> Provide
 				f"Google refused the sign-in code ({detail}): it expired or was already used.",
 				fix="Click Connect again and finish signing in within a few minutes.",
 			)
-		return AccessRevoked(
-			f"Google no longer accepts this account's authorization ({detail}).", fix=RECONNECT
-		)
+		fix = RECONNECT_OR_PUBLISH if "expired or revoked" in description.lower() else RECONNECT
+		return AccessRevoked(f"Google no longer accepts this account's authorization ({detail}).", fix=fix)
 	if error in ("invalid_client", "unauthorized_client"):
 		return AuthenticationFailed(f"Google rejected the OAuth client ({detail}).", fix=CLIENT_FIX)
 	if error == "redirect_uri_mismatch":

@@ -117,6 +117,11 @@ class GmailEmulator:
 		self.watch: dict | None = None
 		self.stops = 0
 		self.mail_enabled = True
+		# How Gmail refuses a Workspace user's mailbox: None; "precondition" (the bare 400 Gmail answers when the
+		# user has no Gmail service); "domain_policy" (403: the administrators disabled Gmail or API access).
+		self.workspace_refusal: str | None = None
+		self.testing_mode = False  # an OAuth app in Testing: its refresh tokens stop working after 7 days
+		self.refresh_token_age_days = 0.0  # how old every refresh token is, for testing_mode
 		self.poisoned: dict[str, tuple] = {}  # message id -> the error format=raw answers (_api_error args)
 		self.transport = TransportFaults()  # connections to break
 		self.on_request: Callable[[Request], None] | None = None  # called with each request before it is served
@@ -391,6 +396,12 @@ class GmailEmulator:
 			return _api_error(403, "Delegation denied for " + self.address, "forbidden", "PERMISSION_DENIED")
 		if not self.mail_enabled:
 			return _api_error(400, "Mail service not enabled", "failedPrecondition", "FAILED_PRECONDITION")
+		if self.workspace_refusal == "precondition":
+			return _api_error(400, "Precondition check failed.", "failedPrecondition", "FAILED_PRECONDITION")
+		if self.workspace_refusal == "domain_policy":
+			return _api_error(
+				403, "The domain administrators have disabled Gmail apps.", "domainPolicy", "PERMISSION_DENIED"
+			)
 		return self._api(method, match["rest"], query, body)
 
 	def _fault(self, path: str):
@@ -682,7 +693,7 @@ class GmailEmulator:
 		with self.lock:
 			if grant == "refresh_token":
 				info = self.refresh_tokens.get(form.get("refresh_token", ""))
-				if info is None or info["revoked"]:
+				if info is None or info["revoked"] or (self.testing_mode and self.refresh_token_age_days > 7):
 					return _json(
 						400,
 						{"error": "invalid_grant", "error_description": "Token has been expired or revoked."},

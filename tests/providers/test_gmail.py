@@ -574,10 +574,45 @@ def test_mailbox_without_gmail_raises_mailbox_not_hosted(gmail, gmail_config):
 	assert caught.value.code == "mailbox_not_hosted" and "Mail service not enabled" in caught.value.message
 
 
+def test_a_workspace_user_without_gmail_is_told_to_ask_the_admin(gmail, gmail_config):
+	"""Gmail's bare 400 "Precondition check failed." for a user whose Gmail service is off (or never set up)."""
+	gmail.workspace_refusal = "precondition"
+	with pytest.raises(MailboxNotHosted) as caught:
+		make_provider(gmail_config()).connect()
+	assert caught.value.code == "gmail_not_enabled"
+	assert "Precondition check failed." in caught.value.message and gmail.address in caught.value.message
+	assert "administrator" in caught.value.fix and "turn Gmail on" in caught.value.fix
+	result = make_provider(gmail_config()).test()
+	assert not result.ok and "turn Gmail on" in result.message
+
+
+def test_gmail_disabled_by_domain_policy_is_told_to_ask_the_admin(gmail, gmail_config):
+	gmail.workspace_refusal = "domain_policy"
+	with pytest.raises(ProviderError) as caught:
+		make_provider(gmail_config()).connect()
+	assert caught.value.code == "gmail_blocked_by_admin" and not isinstance(caught.value, AccountClosed)
+	assert "disabled Gmail apps" in caught.value.message
+	assert "administrator" in caught.value.fix and "API controls" in caught.value.fix
+
+
+def test_a_refresh_token_lost_after_7_days_says_publish_the_app(gmail, gmail_config):
+	"""An OAuth app left in Testing mode: Google ends its refresh tokens after 7 days."""
+	gmail.testing_mode = True
+	config = gmail_config()
+	config.oauth.access_token = ""
+	make_provider(config).connect()  # day 1: fine
+	gmail.refresh_token_age_days = 8
+	with pytest.raises(AccessRevoked) as caught:
+		make_provider(config).connect()
+	assert "Token has been expired or revoked." in caught.value.message
+	assert "Testing" in caught.value.fix and "publish" in caught.value.fix.lower()
+	assert caught.value.fix.rstrip(".").endswith("Reconnect")
+
+
 @pytest.mark.parametrize(
 	"status, reason, message, error, code",
 	[
-		(403, "forbidden", "Access denied by domain policy.", AccountClosed, "account_closed"),
+		(403, "forbidden", "Access denied by domain policy.", ProviderError, "gmail_blocked_by_admin"),
 		(403, "forbidden", "The user account is disabled.", AccountClosed, "account_closed"),
 		(403, "dailyLimitExceeded", "Daily Limit Exceeded", Throttled, "throttled"),
 		(400, "invalidArgument", "Invalid id value", ProviderError, "gmail_error"),
