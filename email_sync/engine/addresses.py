@@ -124,7 +124,7 @@ class _Entry:
 			addr = clean_address(raw)
 			# Unquoted words holding an @ are leftovers ("a@b.com <a@b.com>"), not a name.
 			name = " ".join(
-				_unquote(w) if kind == "quoted" else " ".join(x for x in w.replace('"', " ").split() if "@" not in x)
+				_unquote(w) if kind == "quoted" else _unbracketed_name(w)
 				for kind, w in self.words
 			)
 			_keep(addr, name or " ".join(self.comments), raw or _joined(self.words), found, unusable)
@@ -152,6 +152,10 @@ def _keep(addr: str, name: str, raw: str, found: list[tuple[str, str]], unusable
 	if clean_address(name) == addr or name.lower() == f"<{addr}>":
 		name = ""  # "a@b.com <a@b.com>": the address is no name
 	found.append((name, addr))
+
+
+def _unbracketed_name(text: str) -> str:
+	return " ".join(x for x in text.replace('"', " ").split() if "@" not in x)
 
 
 def _unquote(word: str) -> str:

@@ -120,7 +120,8 @@ def header_param(value: str, name: str) -> tuple[bytes, str]:
 	name = name.lower()
 	if name + "*" in params:
 		return _extended(params[name + "*"], True)
-	pieces = sorted((int(n), v, star) for (p, n, star), v in params.get("*continued*", {}).items() if p == name)
+	continued = params.get("*continued*", {}).items()
+	pieces = sorted((int(n), v, star) for (p, n, star), v in continued if p == name)
 	if pieces:
 		charset = ""
 		chunks = []

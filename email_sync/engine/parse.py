@@ -176,7 +176,8 @@ class _HeaderReader:
 	def all(self, name: str) -> list[str]:
 		key = name.lower()
 		if key not in self._decoded:
-			self._decoded[key] = [_undo_surrogates(v, self.context.hint, name, self.context) for v in self.values.get(key, [])]
+			raw = self.values.get(key, [])
+			self._decoded[key] = [_undo_surrogates(v, self.context.hint, name, self.context) for v in raw]
 		return self._decoded[key]
 
 	def raw(self, name: str) -> str:
@@ -235,7 +236,8 @@ def decode_words(
 
 	def flush():
 		if pending:
-			out.append(decode_bytes(b"".join(pending), pending_charset or charset_hint, defects, name, context))
+			data = b"".join(pending)
+			out.append(decode_bytes(data, pending_charset or charset_hint, defects, name, context))
 			pending.clear()
 
 	for match in _ENCODED_WORD.finditer(value):
@@ -381,12 +383,14 @@ _SUPERSETS = {
 	"unknown-8bit": "", "x-unknown": "", "unknown": "", "x-user-defined": "", "default": "", "charset": "",
 }  # fmt: skip
 # Codecs that are no text encoding of mail, whatever a header claims.
-_NOT_MAIL = frozenset({"unicode_escape", "raw_unicode_escape", "idna", "punycode", "undefined", "mbcs", "oem"})
+_NOT_MAIL = frozenset("unicode_escape raw_unicode_escape idna punycode undefined mbcs oem".split())
 _LATIN = frozenset(
 	"""ascii cp1252 iso8859-1 iso8859-2 iso8859-3 iso8859-4 iso8859-9 iso8859-10 iso8859-13 iso8859-14
 	iso8859-15 iso8859-16 cp1250 cp1254 cp1257 cp1258 mac-roman mac-latin2 cp437 cp850 cp858""".split()
 )
-_SEVEN_BIT = frozenset({"utf-7", "iso2022_jp", "iso2022_jp_1", "iso2022_jp_2", "iso2022_jp_3", "iso2022_jp_ext", "iso2022_kr", "hz"})
+_SEVEN_BIT = frozenset(
+	"utf-7 iso2022_jp iso2022_jp_1 iso2022_jp_2 iso2022_jp_3 iso2022_jp_ext iso2022_kr hz".split()
+)
 
 
 @functools.lru_cache(maxsize=256)
@@ -514,8 +518,8 @@ def _high_count(data: bytes) -> int:
 
 # Which national standard a CJK codec reads, to judge its Chinese characters by that standard's common level.
 _FAMILY = {
-	"gb18030": "gb", "cp950": "big5", "big5hkscs": "big5", "cp932": "jis", "euc_jp": "jis", "euc_jis_2004": "jis",
-	"cp949": "ksc", "johab": "ksc",
+	"gb18030": "gb", "cp950": "big5", "big5hkscs": "big5", "cp932": "jis", "euc_jp": "jis",
+	"euc_jis_2004": "jis", "cp949": "ksc", "johab": "ksc",
 }  # fmt: skip
 _COMMON_LEVEL = {"gb": ("gb2312", 0xB0, 0xD7), "big5": ("big5", 0xA4, 0xC6), "jis": ("shift_jis", 0x88, 0x98)}
 
@@ -718,7 +722,8 @@ def _walk(part: EmailMessage, message: Message, context: _Context, depth: int) -
 		payload = part.get_payload()
 		if not isinstance(payload, list):
 			return _without_boundary(part, payload, message, context, depth)
-		children = [_walk(sub, message, context, depth + 1) for sub in payload if isinstance(sub, EmailMessage)]
+		subs = [sub for sub in payload if isinstance(sub, EmailMessage)]
+		children = [_walk(sub, message, context, depth + 1) for sub in subs]
 	except RecursionError:
 		context.defects.append("MIME nesting too deep: the rest is ignored")
 		return [], []
@@ -758,7 +763,8 @@ def _without_boundary(part: EmailMessage, payload, message: Message, context: _C
 	if not text.strip():
 		return [], []
 	context.defects.append("multipart without parts: read as text")
-	block = _Block(False, decode_bytes(text.encode("utf-8", "surrogateescape"), context.hint, context.defects, "body", context))
+	data = text.encode("utf-8", "surrogateescape")
+	block = _Block(False, decode_bytes(data, context.hint, context.defects, "body", context))
 	return [block], [block]
 
 
@@ -779,7 +785,8 @@ def _read_leaf(part: EmailMessage, ctype: str, message: Message, context: _Conte
 	filename = _filename(part, context)
 	if ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename:
 		data = part.get_payload(decode=True) or b""
-		block = _Block(ctype == "text/html", decode_bytes(data, _part_charset(part), context.defects, "body", context))
+		text = decode_bytes(data, _part_charset(part), context.defects, "body", context)
+		block = _Block(ctype == "text/html", text)
 		return [block], [block]
 	content = _content(part)
 	message.attachments.append(
@@ -896,9 +903,11 @@ def _repeats(block: _Block, blocks: list[_Block], defects: list[str]) -> bool:
 
 def _mark_inline(message: Message) -> None:
 	"""Parts the HTML shows through cid: links are inline whatever their disposition says."""
-	cids = {unquote(m.group(1)).strip("<>").lower() for m in itertools.islice(_CID.finditer(message.html), 1000)}
+	links = itertools.islice(_CID.finditer(message.html), 1000)
+	cids = {unquote(m.group(1)).strip("<>").lower() for m in links}
 	message.attachments = [
-		replace(a, inline=True) if a.content_id and a.content_id.lower() in cids else a for a in message.attachments
+		replace(a, inline=True) if a.content_id and a.content_id.lower() in cids else a
+		for a in message.attachments
 	]
 
 

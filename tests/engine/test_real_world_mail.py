@@ -28,7 +28,7 @@ def crlf(text: str) -> bytes:
 	return text.replace("\n", "\r\n").encode("utf-8")
 
 
-def multipart(parts: list[bytes], subtype: str = "mixed", headers: str = "From: ana@acme.com\nSubject: s") -> bytes:
+def multipart(parts: list[bytes], subtype: str = "mixed", headers: str = "From: a@acme.com\nSubject: s") -> bytes:
 	body = b"".join(b"--BOUNDARY\r\n" + p + b"\r\n" for p in parts) + b"--BOUNDARY--\r\n"
 	return mail(f'{headers}\nMIME-Version: 1.0\nContent-Type: multipart/{subtype}; boundary="BOUNDARY"', body)
 
@@ -37,10 +37,10 @@ PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\nfake pdf bytes\n"
 
 
 def pdf_part(disposition: bytes, content_type: bytes = b"application/pdf") -> bytes:
-	return (
-		b"Content-Type: " + content_type + b"\r\n" + (b"Content-Disposition: " + disposition + b"\r\n" if disposition else b"")
-		+ b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.b64encode(PDF)
-	)  # fmt: skip
+	head = b"Content-Type: " + content_type + b"\r\n"
+	if disposition:
+		head += b"Content-Disposition: " + disposition + b"\r\n"
+	return head + b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.b64encode(PDF)
 
 
 TEXT = b"Content-Type: text/plain; charset=utf-8\r\n\r\nsee attached"
@@ -62,7 +62,8 @@ TEXT = b"Content-Type: text/plain; charset=utf-8\r\n\r\nsee attached"
 )
 def test_raw_8bit_filename_keeps_the_part_and_decodes_the_name(name, encoding, text_charset):
 	raw_name = name.encode(encoding)
-	text = b"Content-Type: text/plain" + (b"; charset=" + text_charset.encode() if text_charset else b"") + b"\r\n\r\nhi"
+	charset = b"; charset=" + text_charset.encode() if text_charset else b""
+	text = b"Content-Type: text/plain" + charset + b"\r\n\r\nhi"
 	part = pdf_part(b'attachment; filename="' + raw_name + b'"', b'application/pdf; name="' + raw_name + b'"')
 	m = parse_message(multipart([text, part]))
 	assert not any("Header" in d for d in m.defects)
@@ -77,13 +78,17 @@ def test_raw_8bit_filename_keeps_the_part_and_decodes_the_name(name, encoding, t
 		(b"attachment; filename*=utf-8''%E6%8A%A5%E4%BB%B7%E5%8D%95.pdf", b"application/pdf", "报价单.pdf"),
 		(b"attachment; filename*=iso-8859-1'de'M%E4rz.pdf", b"application/pdf", "März.pdf"),
 		(
-			b"attachment;\r\n filename*0*=utf-8''Sehr%20langer%20Name%20f%C3%BCr;\r\n filename*1*=%20den%20M%C3%A4rz;"
-			b'\r\n filename*2=".pdf"',
+			b"attachment;\r\n filename*0*=utf-8''Sehr%20langer%20Name%20f%C3%BCr;"
+			b'\r\n filename*1*=%20den%20M%C3%A4rz;\r\n filename*2=".pdf"',
 			b"application/pdf",
 			"Sehr langer Name für den März.pdf",
 		),
 		(b'attachment; filename="=?UTF-8?B?5oql5Lu35Y2VLnBkZg==?="', b"application/pdf", "报价单.pdf"),
-		(b'attachment; filename="=?iso-8859-1?Q?M=E4rz?= =?utf-8?Q?_=E2=82=AC.pdf?="', b"application/pdf", "März €.pdf"),
+		(
+			b'attachment; filename="=?iso-8859-1?Q?M=E4rz?= =?utf-8?Q?_=E2=82=AC.pdf?="',
+			b"application/pdf",
+			"März €.pdf",
+		),
 		(b"", b'application/pdf; name="=?utf-8?q?Angebot_M=C3=A4rz.pdf?="', "Angebot März.pdf"),
 		(b"", b"application/pdf; name*=UTF-8''%D0%A1%D1%87%D1%91%D1%82.pdf", "Счёт.pdf"),
 		(b"inline", b"application/pdf; name=plain.pdf", "plain.pdf"),
@@ -126,7 +131,8 @@ def test_dangerous_names_are_made_safe_and_the_original_is_kept():
 
 
 def text_part(text: str, subtype: str = "plain") -> bytes:
-	return f"Content-Type: text/{subtype}; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{text}".encode()
+	head = f"Content-Type: text/{subtype}; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+	return (head + text).encode()
 
 
 def test_text_body_then_html_signature_reaches_both_views_in_order():
@@ -134,7 +140,7 @@ def test_text_body_then_html_signature_reaches_both_views_in_order():
 		multipart(
 			[
 				text_part("The invoice is attached & due <soon>."),
-				text_part('<p><b>Ana Silva</b> | Acme Corp | <a href="https://acme.test">acme.test</a></p>', "html"),
+				text_part('<p><b>Ana Silva</b> | Acme Corp | <a href="https://a.test">a.test</a></p>', "html"),
 			]
 		)
 	)
@@ -156,7 +162,7 @@ def test_html_body_then_text_footer_from_a_mailing_list():
 		headers="X-Part: related",
 	).replace(b"BOUNDARY", b"REL")
 	alternative = multipart([text_part("The plain body."), related], "alternative", headers="X-Part: alt")
-	alternative = alternative.replace(b"--BOUNDARY", b"--ALT").replace(b'boundary="BOUNDARY"', b'boundary="ALT"')
+	alternative = alternative.replace(b"BOUNDARY", b"ALT")
 	message = multipart([alternative, text_part("-- \nList mailing list: unsubscribe at https://list.test")])
 	m = parse_message(message)
 	assert m.text.startswith("The plain body.") and m.text.endswith("unsubscribe at https://list.test")
@@ -169,17 +175,23 @@ def test_html_body_then_text_footer_from_a_mailing_list():
 
 def test_each_view_takes_its_best_alternative_recursively():
 	inner_mixed = multipart(
-		[text_part("<p>First HTML part</p>", "html"), pdf_part(b"attachment; filename=a.pdf"), text_part("<p>Second</p>", "html")],
+		[
+			text_part("<p>First HTML part</p>", "html"),
+			pdf_part(b"attachment; filename=a.pdf"),
+			text_part("<p>Second</p>", "html"),
+		],
 		headers="X-Part: mixed",
 	).replace(b"BOUNDARY", b"MIX")
 	m = parse_message(multipart([text_part("Plain alternative."), inner_mixed], "alternative"))
 	assert m.text == "Plain alternative."
-	assert "<p>First HTML part</p>" in m.html and "<p>Second</p>" in m.html and "Plain alternative" not in m.html
+	assert "<p>First HTML part</p>" in m.html and "<p>Second</p>" in m.html
+	assert "Plain alternative" not in m.html
 	assert [a.filename for a in m.attachments] == ["a.pdf"]
 
 
 def test_html_alternative_alone_is_converted_for_the_text_view():
-	m = parse_message(multipart([text_part(""), text_part("<p>Only <b>HTML</b> has words</p>", "html")], "alternative"))
+	html = text_part("<p>Only <b>HTML</b> has words</p>", "html")
+	m = parse_message(multipart([text_part(""), html], "alternative"))
 	assert "Only HTML has words" in m.text and "<b>HTML</b>" in m.html
 
 
@@ -188,7 +200,9 @@ def test_mixed_parts_that_are_copies_of_each_other_are_not_shown_twice():
 		multipart(
 			[
 				text_part("Dear team, please find the quarterly report attached.\nRegards, Ana"),
-				text_part("<p>Dear team, please find the <b>quarterly report</b> attached.</p><p>Regards, Ana</p>", "html"),
+				text_part(
+					"<p>Dear team, please find the <b>quarterly report</b> attached.</p><p>Regards, Ana</p>", "html"
+				),
 			]
 		)
 	)
@@ -197,7 +211,10 @@ def test_mixed_parts_that_are_copies_of_each_other_are_not_shown_twice():
 
 
 def test_multipart_without_boundary_finds_its_parts_by_their_separator():
-	body = "--XYZ\nContent-Type: text/plain\n\nthe real body\n--XYZ\nContent-Type: text/html\n\n<p>sig</p>\n--XYZ--\n"
+	body = (
+		"--XYZ\nContent-Type: text/plain\n\nthe real body\n"
+		"--XYZ\nContent-Type: text/html\n\n<p>sig</p>\n--XYZ--\n"
+	)
 	m = parse_message(mail("From: a@b.com\nContent-Type: multipart/mixed", body))
 	assert m.text.startswith("the real body") and "sig" in m.text
 	assert any("boundary" in d for d in m.defects)
@@ -208,7 +225,7 @@ def test_multipart_without_boundary_finds_its_parts_by_their_separator():
 LETTERS = {
 	"gb2312": "张先生：\n附件是本月的发票，请查收。如有问题请随时联系我们。\n谢谢！\n李明",
 	"big5": "陳先生您好：\n附件為本月報價單，請查收。若有任何問題，歡迎隨時與我們聯絡。\n謝謝！",
-	"shift_jis": "山田様\nお世話になっております。\n見積書をお送りしますので、ご確認のほどよろしくお願いいたします。",
+	"shift_jis": "山田様\nお世話になっております。\n見積書をお送りしますので、ご確認ください。",
 	"euc-kr": "김 부장님께,\n안녕하세요. 요청하신 견적서를 첨부합니다.\n검토 후 회신 부탁드립니다.",
 	"windows-1251": "Уважаемый Иван Петрович!\nВо вложении счёт за ноябрь. Просим оплатить до конца месяца.",
 	"koi8-r": "Уважаемая Ольга!\nДоговор поставки подписан, оригинал отправим почтой на этой неделе.",
@@ -238,7 +255,8 @@ LETTERS = {
 def test_mislabelled_body_is_read_in_its_real_charset(actual, declared):
 	letter = LETTERS[actual]
 	content_type = f"text/plain; charset={declared}" if declared else "text/plain"
-	m = parse_message(mail(f"From: a@b.com\nSubject: s\nContent-Type: {content_type}", letter.replace("\n", "\r\n").encode(actual)))
+	body = letter.replace("\n", "\r\n").encode(actual)
+	m = parse_message(mail(f"From: a@b.com\nSubject: s\nContent-Type: {content_type}", body))
 	assert m.text.replace("\r\n", "\n") == letter
 	assert any("body" in d and " read as " in d and (declared or "without a charset") in d for d in m.defects)
 
@@ -255,14 +273,15 @@ def test_mislabelled_body_is_read_in_its_real_charset(actual, declared):
 	],
 )
 def test_correctly_labelled_mail_is_left_alone(text, charset):
-	m = parse_message(mail(f"From: a@b.com\nSubject: s\nContent-Type: text/plain; charset={charset}", text.encode(charset)))
+	m = parse_message(mail(f"From: a@b.com\nContent-Type: text/plain; charset={charset}", text.encode(charset)))
 	assert m.text == text
 	assert not any(" read as " in d for d in m.defects)
 
 
 def test_mislabelled_8bit_subject_is_read_with_the_message():
 	subject = "十一月发票 请查收"
-	data = mail("From: a@b.com\nSubject: SUBJECT\nContent-Type: text/plain; charset=iso-8859-1", LETTERS["gb2312"].encode("gb2312"))
+	body = LETTERS["gb2312"].encode("gb2312")
+	data = mail("From: a@b.com\nSubject: SUBJECT\nContent-Type: text/plain; charset=iso-8859-1", body)
 	m = parse_message(data.replace(b"SUBJECT", subject.encode("gb2312")))
 	assert m.subject == subject
 	assert "Subject declared iso-8859-1 but read as gb18030" in m.defects
@@ -282,7 +301,8 @@ def test_the_detector_never_runs_on_clean_mail(monkeypatch):
 
 	monkeypatch.setattr(charset_normalizer, "from_bytes", fail)
 	for text, charset in [("Grüße", "iso-8859-1"), ("Привет", "koi8-r"), ("你好", "utf-8"), ("plain", "us-ascii")]:
-		m = parse_message(mail(f"From: a@b.com\nSubject: {text}\nContent-Type: text/plain; charset={charset}", text.encode(charset)))
+		headers = f"From: a@b.com\nSubject: {text}\nContent-Type: text/plain; charset={charset}"
+		m = parse_message(mail(headers, text.encode(charset)))
 		assert m.text == text
 
 
@@ -295,9 +315,10 @@ def test_the_engine_reads_mail_without_the_detector(monkeypatch):
 		return real_import(name, *args, **kwargs)
 
 	monkeypatch.setattr(builtins, "__import__", no_detector)
-	utf8 = parse_message(mail("From: a@b.com\nContent-Type: text/plain; charset=us-ascii", "naïve café".encode()))
+	utf8 = parse_message(mail("From: a@b.com\nContent-Type: text/plain; charset=us-ascii", "naïve café"))
 	assert utf8.text == "naïve café"  # the cheap check needs no detector
-	gb = parse_message(mail("From: a@b.com\nContent-Type: text/plain; charset=iso-8859-1", LETTERS["gb2312"].encode("gb2312")))
+	body = LETTERS["gb2312"].encode("gb2312")
+	gb = parse_message(mail("From: a@b.com\nContent-Type: text/plain; charset=iso-8859-1", body))
 	assert gb.text  # read as before, as Windows-1252, and never raises
 
 
@@ -354,9 +375,9 @@ def test_unindented_lines_inside_the_header_block_are_folded():
 
 
 def test_a_body_without_a_blank_line_stays_the_body():
-	m = parse_message(crlf("From: a@b.com\nSubject: no separator\nDear team: this is the body\nsecond line\n"))
+	m = parse_message(crlf("From: a@b.com\nSubject: no separator\nDear team: this is the body\nline two\n"))
 	assert m.subject == "no separator"
-	assert m.text.replace("\r\n", "\n") == "Dear team: this is the body\nsecond line"
+	assert m.text.replace("\r\n", "\n") == "Dear team: this is the body\nline two"
 
 
 @pytest.mark.parametrize(
@@ -371,9 +392,9 @@ def test_a_body_without_a_blank_line_stays_the_body():
 	],
 )
 def test_junk_before_the_headers_is_skipped(junk):
-	m = parse_message(junk + mail("From: Ana <ana@acme.com>\nSubject: after junk\nMessage-ID: <j@acme.com>", "the body"))
-	assert (m.sender.email, m.subject, m.message_id, m.text) == ("ana@acme.com", "after junk", "j@acme.com", "the body")
-	if junk != b"From someone@example.com Mon Jan  5 10:00:00 2026\r\n":  # an mbox line is no junk in first place
+	m = parse_message(junk + mail("From: Ana <ana@acme.com>\nSubject: after junk\nMessage-ID: <j@acme.com>", "body"))
+	assert (m.sender.email, m.subject, m.message_id, m.text) == ("ana@acme.com", "after junk", "j@acme.com", "body")
+	if not junk.startswith(b"From "):  # an mbox line in first place is no junk: the stdlib parser reads it
 		assert any("before the headers" in d for d in m.defects)
 
 
@@ -487,7 +508,8 @@ def test_returned_headers_are_not_a_forwarded_message():
 
 
 def test_read_receipt_is_not_a_forwarded_message():
-	receipt = BOUNCE.replace("message/delivery-status", "message/disposition-notification").replace("ORIGINAL", "text/plain")
+	receipt = BOUNCE.replace("message/delivery-status", "message/disposition-notification")
+	receipt = receipt.replace("ORIGINAL", "text/plain")
 	m = parse_message(crlf(receipt))
 	assert not any(a.is_forwarded_message for a in m.attachments)
 
@@ -503,7 +525,8 @@ def test_attachment_bytes_inline_parts_and_json():
 	msg.add_alternative('<p>Logo: <img src="cid:logo@acme"></p>', subtype="html")
 	data = bytes(range(256)) * 4
 	msg.add_attachment(data, maintype="application", subtype="octet-stream", filename="data.bin")
-	msg.add_attachment(b"\x89PNG logo", maintype="image", subtype="png", filename="logo.png", cid="<logo@acme>")
+	msg.add_attachment(b"\x89PNG logo", maintype="image", subtype="png", filename="logo.png",
+		cid="<logo@acme>")
 	m = parse_message(msg.as_bytes())
 	blob, logo = m.attachments
 	assert blob.content == data and blob.size == 1024 and not blob.inline
@@ -536,7 +559,8 @@ def test_forwarded_message_content_is_the_message():
 
 def test_content_does_not_change_the_identity():
 	def build(content: bytes) -> bytes:
-		return multipart([TEXT, b"Content-Type: application/pdf\r\nContent-Disposition: attachment; filename=a.pdf\r\n\r\n" + content])
+		head = b"Content-Type: application/pdf\r\nContent-Disposition: attachment; filename=a.pdf\r\n\r\n"
+		return multipart([TEXT, head + content])
 
 	assert parse_message(build(b"one")).key == parse_message(build(b"one")).key
 
@@ -573,7 +597,10 @@ def test_mutated_real_world_mail_never_raises():
 		mail("From: a@b.com\nContent-Type: text/plain; charset=iso-8859-1", bytes(range(128, 256)) * 20_000),
 		mail("From: a@b.com\nContent-Type: text/plain; charset=iso-2022-jp", b"\x1b$B" + b"\x2d\x21" * 200_000),
 	],
-	ids=["quotes", "comments", "brackets", "encoded-words", "unindented", "filename-quotes", "continuations", "latin-runs", "jis"],
+	ids=[
+		*["quotes", "comments", "brackets", "encoded-words", "unindented", "filename-quotes", "continuations"],
+		*["latin-runs", "jis"],
+	],
 )
 def test_hostile_input_is_read_in_linear_time(data):
 	start = time.perf_counter()
