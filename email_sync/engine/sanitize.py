@@ -102,6 +102,7 @@ _TEXT_THEN_TAG = re.compile(
 	r"""(?:=(?:"[^"<>]*"|'[^'<>]*'|[^\t\n\f\r >"'<=`]+))?)*)[\t\n\f\r ]*(/?)>)?"""
 )
 _PLAIN_ATTRIBUTE = re.compile(r"""([^\t\n\f\r />"'<=]+)(?:=(?:"([^"]*)"|'([^']*)'|([^\t\n\f\r >]+)))?""")
+_UNCLOSABLE = re.compile(r"<[!?]|</[^A-Za-z>]")  # what runs to the end of the input when no ">" is left
 _CHARACTER_REFERENCE = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)")
 
 
@@ -190,6 +191,14 @@ class _Tokenizer:
 				char = match.group(2)
 			else:
 				if lt + 1 >= length:
+					break
+				if self._next_gt(lt) < 0:  # no ">" left: no tag can end, and a comment would run to the end
+					opener = _UNCLOSABLE.search(html, lt)
+					position = length
+					if opener:
+						if opener.start() > text_start:
+							yield TEXT, html[text_start : opener.start()], None, False
+						text_start = length
 					break
 				char = html[lt + 1]
 				if char in _LETTERS or (char == "/" and html[lt + 2 : lt + 3] in _LETTERS):

@@ -35,6 +35,7 @@ PATHOLOGICAL = {
 	"unterminated quoted attributes": '<a x="' * 10_000,
 	"unterminated single-quoted hrefs": "<a href='" * 10_000,
 	"unterminated unquoted attributes": "<a x=" * 10_000,
+	"unterminated unquoted attributes, 1 MB": "<a x=" * 200_000,
 	"one tag, attribute flood": "<a " + " ".join(f"x{i}=y" for i in range(100_000)) + ">",
 	"one tag, same attribute flood": "<img " + "x=1 " * 200_000 + ">",
 	"unterminated tag, attribute flood": "<img " + "alt='a' " * 200_000,
@@ -69,13 +70,23 @@ PATHOLOGICAL = {
 }
 
 
+def fastest(convert, html: str, tries: int = 3) -> float:
+	"""Wall-clock seconds of the fastest of a few runs, stopping at the first within LIMIT: a busy machine
+	can slow one run, but only quadratic code is slow every time."""
+	best = float("inf")
+	for _ in range(tries):
+		start = time.perf_counter()
+		convert(html)
+		best = min(best, time.perf_counter() - start)
+		if best < LIMIT:
+			break
+	return best
+
+
 @pytest.mark.parametrize("name", PATHOLOGICAL)
 @pytest.mark.parametrize("convert", [sanitize_email_html, html_to_text], ids=["sanitise", "text"])
 def test_pathological_html_is_read_in_linear_time(name, convert):
-	html = PATHOLOGICAL[name]
-	start = time.perf_counter()
-	convert(html)
-	elapsed = time.perf_counter() - start
+	elapsed = fastest(convert, PATHOLOGICAL[name])
 	assert elapsed < LIMIT, f"{convert.__name__} took {elapsed:.2f} s on {name!r}"
 
 
