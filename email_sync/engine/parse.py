@@ -68,20 +68,11 @@ def parse_message(raw: bytes) -> Message:
 		return Message(key=_hash(raw), size=size, unreadable="The message has no headers.", defects=defects)
 
 	context = _Context(msg, _first_charset(msg), defects)
-	header = _HeaderReader(msg, context)
-
 	message = Message(key="", size=size, defects=defects)
-	message.subject = header.text("Subject")
-	message.message_id = _first_id(header.raw("Message-ID"))
-	message.in_reply_to = _first_id(header.raw("In-Reply-To"))
-	message.references = _all_ids(header.raw("References"))
-	message.sender = _first(header.addresses("From")) or _first(header.addresses("Sender"))
-	message.reply_to = header.addresses("Reply-To")
-	message.to = header.addresses("To")
-	message.cc = header.addresses("Cc")
-	message.bcc = header.addresses("Bcc")
-	message.date = _parse_date(header.raw("Date"), defects)
-	message.headers = {name: header.text(name) for name in RULE_HEADERS if name in header.values}
+	try:
+		_read_headers(_HeaderReader(msg, context), message)
+	except Exception as e:  # the fields read so far are kept
+		defects.append(f"headers could not be read completely: {e}")
 
 	for name, what in (("From", message.sender), ("Message-ID", message.message_id), ("Date", message.date)):
 		if not what:
@@ -94,6 +85,20 @@ def parse_message(raw: bytes) -> Message:
 	message.auto = detect_auto_submitted(message)
 	message.key = identity(message, raw)
 	return message
+
+
+def _read_headers(header: _HeaderReader, message: Message) -> None:
+	message.subject = header.text("Subject")
+	message.message_id = _first_id(header.raw("Message-ID"))
+	message.in_reply_to = _first_id(header.raw("In-Reply-To"))
+	message.references = _all_ids(header.raw("References"))
+	message.sender = _first(header.addresses("From")) or _first(header.addresses("Sender"))
+	message.reply_to = header.addresses("Reply-To")
+	message.to = header.addresses("To")
+	message.cc = header.addresses("Cc")
+	message.bcc = header.addresses("Bcc")
+	message.date = _parse_date(header.raw("Date"), message.defects)
+	message.headers = {name: header.text(name) for name in RULE_HEADERS if name in header.values}
 
 
 def identity(message: Message, raw: bytes) -> str:
@@ -223,9 +228,7 @@ def decode_words(
 	across them; raw ISO-2022-JP (escape sequences, no encoded words) is decoded too."""
 	if not value:
 		return ""
-	value = _FOLDING.sub(" ", value)
-	if "\x1b" in value:
-		value = decode_bytes(value.encode("utf-8", "surrogateescape"), "iso-2022-jp", defects, name, context)
+	value = _FOLDING.sub(" ", _without_escapes(value))
 	if "=?" not in value:
 		return value.strip()
 	out: list[str] = []
@@ -298,14 +301,34 @@ def decode_bytes(
 def _decode(data: bytes, label: str, defects: list[str] | None, name: str, context: _Context | None) -> str:
 	label = label.strip().strip("\"'").lower()
 	declared = _codecs_for(label)
-	if label and not declared and defects is not None:
+	if label and not declared and label not in _SUPERSETS and defects is not None:
 		defects.append(f"unknown charset {label[:40]} in {name}")
 	if data.isascii():
 		return _decode_7bit(data, label, declared, defects, name)
 
+	text = _decode_8bit(data, label, declared, defects, name, context)
+	return _without_escapes(text) if "\x1b" in text else text
+
+
+def _without_escapes(text: str) -> str:
+	"""Raw ISO-2022-JP runs (from an escape sequence to the next non-ASCII character) decoded in place."""
+	if "\x1b" not in text:
+		return text
+	return _JIS_RUN.sub(lambda m: decode_iso2022jp(m.group().encode("ascii")), text)
+
+
+def _decode_8bit(
+	data: bytes,
+	label: str,
+	declared: tuple[str, ...],
+	defects: list[str] | None,
+	name: str,
+	context: _Context | None,
+) -> str:
 	single = not declared or _single_byte(declared[0])
 	if single and _is_utf8(data):  # valid UTF-8 is no accident, and a single-byte label cannot hold it
-		_misread(defects, name, label, "utf-8")
+		if label:
+			_misread(defects, name, label, "utf-8")
 		return data.decode("utf-8")
 	text, codec = _first_decoding(data, [c for c in declared if not c.startswith("iso2022")])
 	if text is None and not single and "utf-8" not in declared and _is_utf8(data):
@@ -332,7 +355,9 @@ def _decode(data: bytes, label: str, defects: list[str] | None, name: str, conte
 	return text
 
 
-def _decode_7bit(data: bytes, label: str, declared: list[str], defects: list[str] | None, name: str) -> str:
+def _decode_7bit(
+	data: bytes, label: str, declared: tuple[str, ...], defects: list[str] | None, name: str
+) -> str:
 	if b"\x1b" in data and _JIS_ESCAPE.search(data):
 		if not label.startswith("iso-2022-jp"):
 			_misread(defects, name, label, "iso-2022-jp")
@@ -394,9 +419,12 @@ _SEVEN_BIT = frozenset(
 
 
 @functools.lru_cache(maxsize=256)
-def _codecs_for(label: str) -> list[str]:
-	"""The codecs to read a label with, its superset first; [] for no label or an unknown one."""
+def _codecs_for(label: str) -> tuple[str, ...]:
+	"""The codecs to read a label with, its superset first; () for no label, an unknown one, or one that
+	says the charset is unknown (unknown-8bit)."""
 	names = []
+	if label in _SUPERSETS and not _SUPERSETS[label]:
+		return ()
 	for name in (_SUPERSETS.get(label, label), label):
 		if not name:
 			continue
@@ -406,7 +434,7 @@ def _codecs_for(label: str) -> list[str]:
 			continue
 		if codec.name not in _NOT_MAIL and getattr(codec, "_is_text_encoding", True):
 			names.append(codec.name)
-	return list(dict.fromkeys(names))
+	return tuple(dict.fromkeys(names))
 
 
 @functools.lru_cache(maxsize=256)
@@ -669,7 +697,9 @@ _AS_WRITTEN = email.policy.compat32.clone(max_line_length=None)  # re-serialise 
 _CID = re.compile(r"cid:([^\s\"'<>)]+)", re.I)
 _WORD = re.compile(r"\w+")
 _LINE_BREAK = re.compile(r"\r?\n")
-_GUESSED_BOUNDARY = re.compile(r"^--([^\s]{1,200})[ \t]*\r?$", re.M)
+_META_CHARSET = re.compile(rb"<meta[^>]{0,300}?charset\s*=\s*[\"']?([A-Za-z0-9_.:-]{1,40})", re.I)
+# A separator line followed by a part's header: what a multipart that lost its boundary parameter shows.
+_GUESSED_BOUNDARY = re.compile(r"^--([^\s]{1,200})[ \t]*\r?\n(?=content-)", re.M | re.I)
 
 
 class _Block:
@@ -785,7 +815,8 @@ def _read_leaf(part: EmailMessage, ctype: str, message: Message, context: _Conte
 	filename = _filename(part, context)
 	if ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename:
 		data = part.get_payload(decode=True) or b""
-		text = decode_bytes(data, _part_charset(part), context.defects, "body", context)
+		charset = _part_charset(part) or (_meta_charset(data) if ctype == "text/html" else "")
+		text = decode_bytes(data, charset, context.defects, "body", context)
 		block = _Block(ctype == "text/html", text)
 		return [block], [block]
 	content = _content(part)
@@ -801,6 +832,12 @@ def _read_leaf(part: EmailMessage, ctype: str, message: Message, context: _Conte
 		)
 	)
 	return [], []
+
+
+def _meta_charset(html: bytes) -> str:
+	"""The charset an HTML body names in its own <meta> when the MIME header names none."""
+	found = _META_CHARSET.search(html[:4096])
+	return found.group(1).decode("ascii").lower() if found else ""
 
 
 def _forwarded(part: EmailMessage, ctype: str, context: _Context) -> Attachment:
@@ -919,6 +956,7 @@ _JIS_MODES = (  # longest first
 	(b"(B", "ascii"), (b"(J", "ascii"), (b"(H", "ascii"), (b"(I", "kana"),
 )  # fmt: skip
 _JIS_PAIR = re.compile(rb"[\x21-\x7e]{2}")
+_JIS_RUN = re.compile("\x1b[\x00-\x7f]*")
 _KANA = bytes.maketrans(bytes(range(0x21, 0x60)), bytes(range(0xA1, 0xE0)))
 _OTHER_ISO2022 = {
 	"jis0212": (b"\x1b$(D", "iso2022_jp_1"),
