@@ -3,6 +3,7 @@
 from email_sync.providers.base import (
 	AccessRevoked,
 	AccountConfig,
+	AppCredentials,
 	AuthenticationFailed,
 	Batch,
 	ConnectionFailed,
@@ -43,6 +44,7 @@ def get_provider(config: AccountConfig, **options) -> Provider:
 __all__ = [
 	"AccessRevoked",
 	"AccountConfig",
+	"AppCredentials",
 	"AuthenticationFailed",
 	"Batch",
 	"ConnectionFailed",

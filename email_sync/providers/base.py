@@ -68,6 +68,27 @@ class OAuthTokens(_HoldsSecrets):
 
 
 @dataclass
+class AppCredentials(_HoldsSecrets):
+	"""The application's own credentials, for company mailboxes read without anyone's personal sign-in.
+
+	Microsoft 365 app-only access (OAuth client credentials): `tenant` (a directory id or domain, never
+	"common"), `client_id`, and either `client_secret` or a certificate (`certificate` PEM, `private_key` PEM);
+	the app needs the Microsoft Graph *application* permission Mail.Read with admin consent. Google Workspace
+	domain-wide delegation: `service_account_key`, the service account's JSON key, whose client id an
+	administrator allowed the gmail.readonly scope; the provider acts as the account's address.
+	"""
+
+	_secret_fields = frozenset({"client_secret", "private_key", "service_account_key"})
+
+	client_id: str = ""
+	tenant: str = ""
+	client_secret: str = field(default="", repr=False)
+	certificate: str = ""  # PEM of the public certificate uploaded to the app registration
+	private_key: str = field(default="", repr=False)  # PEM of the certificate's private key
+	service_account_key: str = field(default="", repr=False)  # Google: the JSON key file's content
+
+
+@dataclass
 class AccountConfig(_HoldsSecrets):
 	"""Everything a provider needs to know about an account, as plain values (the Frappe side builds it)."""
 
@@ -89,6 +110,9 @@ class AccountConfig(_HoldsSecrets):
 	batch_bytes: int = 25 * 1024 * 1024  # a batch closes once its messages reach this many bytes
 	manual_keyword: str = MANUAL_KEYWORD
 	oauth: OAuthTokens | None = None
+	# Set for a shared or delegated company mailbox: the app reads `address` with its own credentials (and
+	# `oauth` is not used).
+	app: AppCredentials | None = None
 	# Where the provider's API and token endpoints live; empty means the real Google/Microsoft hosts.
 	# Tests point these at local emulators.
 	api_base: str = ""

@@ -50,6 +50,11 @@ exponential backoff with jitter, at most `max_attempts` times per request; then 
 `retry_after` set when Graph said how long to wait. A 401 (expired or revoked access token) refreshes the
 token through msal and retries once.
 
+Company mailboxes (shared or delegated, `config.app` set): the app reads /users/{address} with its own token
+(client credentials, a secret or a certificate; the Graph application permission Mail.Read with admin
+consent), instead of /me with someone's sign-in. Nothing else changes: delta, downloads and subscriptions
+work the same under that root.
+
 Real-time: create/renew/delete Graph subscriptions; `validation_response` and `parse_notifications` are pure
 functions for the webhook endpoint.
 """
@@ -89,8 +94,10 @@ from email_sync.providers.base import (
 	Throttled,
 )
 from email_sync.providers.microsoft_oauth import (  # noqa: F401 - re-exported for callers
+	APP_PERMISSION_FIX,
 	SIGN_IN_SCOPES,
 	TOKEN_SCOPES,
+	AppTokenManager,
 	TokenManager,
 	authorization_url,
 	exchange_code,
@@ -174,8 +181,10 @@ class MicrosoftProvider(Provider):
 		self.max_retry_after = max_retry_after
 		self.page_size = max(1, page_size or min(config.batch_size or MAX_PAGE_SIZE, MAX_PAGE_SIZE))
 		self.sleep = sleep
-		self.tokens = TokenManager(config, verify=verify)
-		self.mailbox_address = ""  # from GET /me, after connect()
+		self.app_only = config.app is not None  # a company mailbox read with the app's own access
+		self.tokens = AppTokenManager(config, verify=verify) if self.app_only else TokenManager(config, verify=verify)
+		self.mailbox_address = ""  # from GET /me (the configured address for app access), after connect()
+		self._signed_in: set[str] = set()  # the signed-in user's mail and userPrincipalName
 		self.skipped_folders: list[str] = []  # configured junk/trash folders left out of the last fetch
 		self._session: requests.Session | None = None
 		self._send_options: dict = {}  # verify and proxies for every request, from the environment
@@ -189,9 +198,19 @@ class MicrosoftProvider(Provider):
 	def api_base(self) -> str:
 		return (self.config.api_base or DEFAULT_API_BASE).rstrip("/")
 
+	@property
+	def root(self) -> str:
+		"""The mailbox in Graph paths: /me for a personal sign-in, /users/{address} for app access."""
+		if self.app_only:
+			return f"/users/{quote(self.config.address.strip(), safe='@')}"
+		return "/me"
+
 	def connect(self) -> None:
 		"""Check the sign-in and that Graph serves this mailbox; learn its address."""
 		self._ensure_session()
+		if self.app_only:
+			self._connect_app()
+			return
 		try:
 			me = self._get_json("/me?$select=mail,userPrincipalName", "reading the signed-in user")
 		except MissingScopes:
@@ -199,11 +218,26 @@ class MicrosoftProvider(Provider):
 		except _NotFound as e:
 			raise self._not_hosted(e) from None
 		self.mailbox_address = me.get("mail") or me.get("userPrincipalName") or ""
+		self._signed_in = {str(me.get(k) or "").lower() for k in ("mail", "userPrincipalName")} - {""}
 		# /me works for any account; reading a folder proves there is a mailbox Graph can read.
 		try:
 			self._get_json("/me/mailFolders/inbox?$select=id", "opening the Inbox")
 		except _NotFound as e:
 			raise self._not_hosted(e) from None
+
+	def _connect_app(self) -> None:
+		# No GET /users/{id}: that needs User.Read.All, and Mail.Read is all the app is given.
+		if not self.config.address.strip():
+			raise FolderMissing("A company mailbox account needs the mailbox's address.", fix="Enter the address.")
+		self.mailbox_address = self.config.address.strip().lower()
+		try:
+			self._get_json(f"{self.root}/mailFolders/inbox?$select=id", "opening the Inbox")
+		except _NotFound as e:
+			raise MailboxNotHosted(
+				f"Microsoft 365 has no mailbox {self.mailbox_address} in this organization: {e.message}",
+				fix="Check the address: it must be a shared mailbox or a user's mailbox in the organization whose "
+				"tenant id is in Email Sync Settings.",
+			) from None
 
 	def _not_hosted(self, e: ProviderError) -> MailboxNotHosted:
 		return MailboxNotHosted(f"Microsoft Graph has no mailbox for {self._who()}: {e.message}")
@@ -344,10 +378,19 @@ class MicrosoftProvider(Provider):
 		if status == 410:
 			return _SyncStateLost(f"Microsoft Graph lost the sync state while {what}: {detail}.")
 		if status == 401:
+			if self.app_only:
+				return AccessRevoked(
+					f"Microsoft Graph rejected the app's fresh token while {what}: {detail}.", fix=APP_PERMISSION_FIX
+				)
 			return AccessRevoked(
 				f"Microsoft Graph rejected a freshly refreshed sign-in while {what}: {detail}."
 			)
 		if status == 403 and (code in ACCESS_DENIED_CODES or not code):
+			if self.app_only:
+				return MissingScopes(
+					f"The app may not read the mailbox of {who} (app access, no personal sign-in): {detail}.",
+					fix=APP_PERMISSION_FIX,
+				)
 			return MissingScopes(f"Microsoft Graph refused access while {what}: {detail}.")
 		if status == 404:
 			return _NotFound(f"Microsoft Graph found nothing while {what}: {detail}.")
@@ -361,7 +404,7 @@ class MicrosoftProvider(Provider):
 		roles = self._well_known_ids()
 		folders: list[Folder] = []
 		ids: dict[str, str] = {}
-		queue: list[tuple[str, str, int]] = [("/me/mailFolders?$top=100", "", 0)]  # (url, parent path, depth)
+		queue: list[tuple[str, str, int]] = [(f"{self.root}/mailFolders?$top=100", "", 0)]  # (url, parent, depth)
 		while queue and len(folders) < MAX_FOLDERS:
 			url, parent, depth = queue.pop(0)
 			for item in self._pages(url, "listing folders"):
@@ -378,7 +421,7 @@ class MicrosoftProvider(Provider):
 				if item.get("childFolderCount") and depth + 1 < MAX_FOLDER_DEPTH:
 					queue.append(
 						(
-							f"/me/mailFolders/{quote(item['id'], safe='')}/childFolders?$top=100",
+							f"{self.root}/mailFolders/{quote(item['id'], safe='')}/childFolders?$top=100",
 							name,
 							depth + 1,
 						)
@@ -393,7 +436,7 @@ class MicrosoftProvider(Provider):
 		roles = {}
 		for name, role in WELL_KNOWN_ROLES.items():
 			try:
-				item = self._get_json(f"/me/mailFolders/{name}?$select=id", f"looking up the {name} folder")
+				item = self._get_json(f"{self.root}/mailFolders/{name}?$select=id", f"looking up the {name} folder")
 			except _NotFound:
 				continue
 			roles[item["id"]] = role
@@ -504,7 +547,7 @@ class MicrosoftProvider(Provider):
 		floor = run.floor(self.config.sync_start)
 		if floor and received and received < floor:
 			return None  # listed by delta (which cannot be filtered, see above) but before the start
-		path = f"/me/messages/{quote(entry['id'], safe='')}"
+		path = f"{self.root}/messages/{quote(entry['id'], safe='')}"
 		message = FetchedMessage(
 			raw=b"",
 			folder=run.folder.name,
@@ -575,7 +618,7 @@ class MicrosoftProvider(Provider):
 	def _delta_url(self, folder_id: str) -> str:
 		# No $filter, ever: a filtered delta round returns at most 5,000 messages (see the module docstring).
 		params = {"$select": DELTA_SELECT}
-		return f"{self.api_base}/me/mailFolders/{quote(folder_id, safe='')}/messages/delta?{_query(params)}"
+		return f"{self.api_base}{self.root}/mailFolders/{quote(folder_id, safe='')}/messages/delta?{_query(params)}"
 
 	def _since(self, last_received: datetime | None) -> datetime | None:
 		"""The oldest mail a resync reads: a day before the last message of a lost round, not before the start."""
@@ -623,7 +666,7 @@ class MicrosoftProvider(Provider):
 		if self.config.sync_start:
 			clauses.append(f"receivedDateTime ge {graph_time(_midnight(self.config.sync_start))}")
 		params = {"$filter": " and ".join(clauses), "$select": DELTA_SELECT, "$top": str(self.page_size)}
-		return f"{self.api_base}/me/mailFolders/{quote(folder_id, safe='')}/messages?{_query(params)}"
+		return f"{self.api_base}{self.root}/mailFolders/{quote(folder_id, safe='')}/messages?{_query(params)}"
 
 	def _category(self) -> str:
 		category = (self.config.manual_keyword or "").strip()
@@ -645,7 +688,22 @@ class MicrosoftProvider(Provider):
 		finally:
 			self.close()
 		names = ", ".join(f.name for f in reading)
-		message = f"Connected to {self._who()}. Reading {names}."
+		if self.app_only:
+			message = (
+				f"Connected to {self._who()} with the app's own access (shared or delegated mailbox, no personal "
+				f"sign-in). Reading {names}."
+			)
+		else:
+			if self.config.address and self._signed_in and not self._signed_in & self.config.own_addresses:
+				return TestResult(
+					False,
+					f"Signed in to Microsoft as {self._who()}, but this account is for {self.config.address}. If "
+					f"{self.config.address} is a shared or delegated mailbox, set Mailbox to Shared or delegated: "
+					"Email Sync then reads it with the app's own access, set up in Email Sync Settings. Otherwise "
+					f"click Reconnect and sign in as {self.config.address}.",
+					folders,
+				)
+			message = f"Connected to {self._who()} with a personal sign-in. Reading {names}."
 		if self.skipped_folders:
 			message += f" Never read: {', '.join(self.skipped_folders)}."
 		return TestResult(True, message, folders)
@@ -656,12 +714,13 @@ class MicrosoftProvider(Provider):
 		self,
 		notification_url: str,
 		client_state: str,
-		resource: str = "me/mailFolders('inbox')/messages",
+		resource: str | None = None,
 		minutes: int = 4230,
 	) -> dict:
 		"""Ask Graph to POST to `notification_url` when mail arrives. Graph first checks the URL answers
 		validation requests (see validation_response). Returns {"id", "expirationDateTime"}."""
 		client_state = Secret(client_state)  # it authenticates notifications: never in a traceback
+		resource = resource or f"{self.root.lstrip('/')}/mailFolders('inbox')/messages"
 		body = {
 			"changeType": "created",
 			"notificationUrl": notification_url,

@@ -1,6 +1,8 @@
 """Microsoft identity platform (Entra ID / Microsoft account) tokens for the Microsoft provider, via msal.
 
 Pure helpers, no Frappe: build the sign-in URL, exchange the code it returns for tokens, and refresh tokens.
+`AppTokenManager` gets tokens for the app itself (client credentials, with a secret or a certificate), for
+company mailboxes read without a personal sign-in.
 
 Authorities: `{auth_base}/{tenant}` where auth_base defaults to https://login.microsoftonline.com and tenant
 is a directory (tenant) id or domain, "organizations" (work and school accounts), "consumers" (Outlook.com,
@@ -48,6 +50,20 @@ SIGN_IN_SCOPES = ["offline_access", MAIL_READ, USER_READ, "openid", "email", "pr
 IMAP_SCOPE = "https://outlook.office.com/IMAP.AccessAsUser.All"
 IMAP_SIGN_IN_SCOPES = ["offline_access", IMAP_SCOPE, "openid", "email", "profile"]
 EXPIRY_MARGIN = 120  # seconds: an access token this close to expiry is refreshed before use
+# App-only access asks for the application permissions granted to the app (Mail.Read, with admin consent).
+GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
+MULTI_TENANT_AUTHORITIES = {"", "common", "organizations", "consumers"}
+APP_FIX = (
+	"Check the company mailbox settings in Email Sync Settings: the directory (tenant) id, the Microsoft client "
+	"id, and the client secret or certificate of that app registration (secrets and certificates expire: add a "
+	"new one in the Entra admin center under App registrations > Certificates & secrets)."
+)
+APP_PERMISSION_FIX = (
+	"In the Entra admin center, give the Email Sync app the Microsoft Graph application permission Mail.Read "
+	"(API permissions > Add a permission > Application permissions) and click Grant admin consent. If an "
+	"application access policy or RBAC for Applications limits the app to some mailboxes, add this mailbox to "
+	"its scope."
+)
 
 # Hosts msal knows as Microsoft clouds (as msal.authority.WELL_KNOWN_AUTHORITY_HOSTS; copied for older msal).
 MICROSOFT_LOGIN_HOSTS = frozenset(
@@ -101,18 +117,21 @@ def authorization_url(
 
 def build_app(
 	client_id: str,
-	client_secret: str,
+	client_secret: str | dict,
 	tenant: str = "",
 	auth_base: str | None = None,
 	*,
 	verify: bool | str = True,
 	timeout: float = 30.0,
 ):
-	"""An msal ConfidentialClientApplication for the authority; fetching its OpenID configuration may fail."""
+	"""An msal ConfidentialClientApplication for the authority; fetching its OpenID configuration may fail.
+
+	`client_secret`: the secret, or msal's certificate credential ({"private_key", "thumbprint", ...})."""
 	import msal
 	import requests
 
-	client_secret = Secret(client_secret)  # a local on the way to any error raised here
+	# A local on the way to any error raised here: never a plain str or dict that a traceback would print.
+	client_secret = masked(client_secret) if isinstance(client_secret, dict) else Secret(client_secret)
 
 	authority = authority_url(tenant, auth_base)
 	host = (urlsplit(authority).hostname or "").lower()
@@ -324,6 +343,111 @@ class TokenManager:
 				app.http_client.close()
 			except Exception:  # noqa: BLE001, S110 - closing must never fail a sync
 				pass
+
+
+class AppTokenManager:
+	"""Tokens for the app itself (OAuth client credentials): Microsoft 365 app-only access to company mailboxes.
+
+	Same interface as TokenManager (access_token, refresh, drop, close). Nothing is stored: a token lasts about
+	an hour and msal keeps it in memory; refresh() starts over with a new msal app, so a token Graph refused is
+	never handed out again.
+	"""
+
+	def __init__(self, config, *, verify: bool | str = True):
+		self.config = config
+		self.verify = verify
+		self._app = None
+		self._token = Secret("")
+		self._expires_at = 0.0
+
+	@property
+	def credentials(self):
+		creds = self.config.app
+		if creds is None or not creds.client_id or not (creds.client_secret or creds.private_key):
+			raise AuthenticationFailed(
+				"App access for company mailboxes is not set up: the Microsoft client id and a client secret or "
+				"certificate are needed.",
+				fix=APP_FIX,
+			)
+		if (creds.tenant or "").strip().lower() in MULTI_TENANT_AUTHORITIES:
+			raise AuthenticationFailed(
+				"App access needs the directory (tenant) id of your Microsoft 365 organization, not "
+				f'"{creds.tenant or "common"}": an app signs in to one organization.',
+				fix="Enter the Directory (tenant) ID shown on the app registration's Overview page in Email Sync "
+				"Settings.",
+			)
+		return creds
+
+	def access_token(self) -> str:
+		if self._token and self._expires_at - EXPIRY_MARGIN > time.time():
+			return self._token
+		return self.refresh()
+
+	def refresh(self) -> str:
+		self.close()  # a fresh msal app: its cache would hand out the token Graph just refused
+		creds = self.credentials
+		app = self.app()
+		result = _call(
+			authority_url(creds.tenant, self.config.auth_base),
+			lambda: app.acquire_token_for_client(scopes=[GRAPH_DEFAULT_SCOPE]),
+		)
+		try:
+			result = _checked(result, f"the app's sign-in to {creds.tenant}")
+		except ProviderError as e:
+			if e.code in ("auth_failed", "microsoft_auth_error", "missing_scopes"):
+				e.fix = APP_FIX if e.code != "missing_scopes" else APP_PERMISSION_FIX
+			raise
+		self._token = Secret(result["access_token"])
+		self._expires_at = time.time() + float(result.get("expires_in") or 3600)
+		return self._token
+
+	def app(self):
+		if self._app is None:
+			creds = self.credentials
+			credential = certificate_credential(creds.certificate, creds.private_key) if creds.private_key else creds.client_secret
+			try:
+				self._app = build_app(
+					creds.client_id, credential, creds.tenant, self.config.auth_base,
+					verify=self.verify, timeout=self.config.timeout,
+				)  # fmt: skip
+			except ProviderError as e:
+				if e.code == "microsoft_auth_error":
+					e.fix = APP_FIX
+				raise
+		return self._app
+
+	def drop(self) -> None:
+		self._token, self._expires_at = Secret(""), 0.0
+		self.close()
+
+	def close(self) -> None:
+		app, self._app = self._app, None
+		if app is not None:
+			try:
+				app.http_client.close()
+			except Exception:  # noqa: BLE001, S110 - closing must never fail a sync
+				pass
+
+
+def certificate_credential(certificate_pem: str, private_key_pem: str) -> dict:
+	"""msal's credential for a certificate: the private key, the certificate's SHA-1 thumbprint (which Entra
+	looks the certificate up by) and the certificate itself."""
+	from cryptography import x509
+	from cryptography.hazmat.primitives import hashes
+
+	try:
+		certificate = x509.load_pem_x509_certificate((certificate_pem or "").strip().encode())
+	except ValueError:
+		raise AuthenticationFailed(
+			"The certificate for app access is not a PEM certificate (-----BEGIN CERTIFICATE-----).",
+			fix="Paste the certificate uploaded to the app registration (the .cer or .pem file) in Email Sync "
+			"Settings, and its private key in the key field.",
+		) from None
+	return {
+		"private_key": Secret(private_key_pem.strip()),
+		"thumbprint": certificate.fingerprint(hashes.SHA1()).hex().upper(),  # noqa: S303 - Entra's key id
+		"public_certificate": certificate_pem.strip(),
+	}
 
 
 def _checked(result: dict, doing: str) -> dict:

@@ -4,7 +4,9 @@ One server on 127.0.0.1 (free port, self-signed certificate from `make_certifica
 
 identity (what msal asks for)
     GET  /{tenant}/v2.0/.well-known/openid-configuration
-    POST /{tenant}/oauth2/v2.0/token           grant_type refresh_token | authorization_code
+    POST /{tenant}/oauth2/v2.0/token           grant_type refresh_token | authorization_code | client_credentials
+                                               (app-only: a tenant-specific authority, scope .default, the
+                                               client secret or a certificate's signed client_assertion)
 Graph, under /v1.0 (Bearer tokens required)
     GET  /me, /me/mailFolders, /me/mailFolders/{id or well-known name}, .../childFolders
     GET  /me/mailFolders/{id}/messages         $filter (categories/any, receivedDateTime,
@@ -17,6 +19,10 @@ Graph, under /v1.0 (Bearer tokens required)
                                                newest), as Microsoft documents for filtered delta
     GET  /me/messages/{id}/$value
     POST /subscriptions, PATCH|GET|DELETE /subscriptions/{id}
+    /users/{address or id}/...                 the same mailbox routes as /me; the way app-only tokens read
+                                               (they get 400 on /me); needs the application role Mail.Read
+                                               and, with `app_mailboxes` set, the mailbox in that scope (an
+                                               application access policy); unknown users: 404 ErrorInvalidUser
 
 Ids: messages have immutable ids ("imm-..."); a request without `Prefer: IdType="ImmutableId"` gets REST ids
 that change when the message moves ("rest-<folder>-<n>"), as with real Graph. Such requests are recorded in
@@ -177,6 +183,7 @@ class Grant:
 class AccessToken:
 	scopes: set[str]
 	valid: bool = True
+	roles: set[str] | None = None  # an app-only token's application permissions; None for delegated tokens
 
 
 @dataclass
@@ -233,6 +240,11 @@ class GraphEmulator:
 		self.validate_notification_urls = True
 		self.delta_filter_cap = DELTA_FILTER_CAP  # lower it to show the cap with a small mailbox
 		self.poisoned: dict[str, GraphError] = {}  # message id -> the error its $value answers
+		# app-only access
+		self.app_roles = {"Mail.Read"}  # application permissions with admin consent
+		self.app_mailboxes: set[str] | None = None  # an application access policy's scope; None: every mailbox
+		self.app_certificates: dict[str, object] = {}  # SHA-1 thumbprint (hex, upper) -> public key
+		self._root = "/me"  # the mailbox root of the request being routed, for the links it hands out
 		self.transport = TransportFaults()  # connections to break
 		# records
 		self.requests: list[tuple[str, str]] = []  # (method, path with query) of Graph requests
@@ -391,6 +403,22 @@ class GraphEmulator:
 			token = "at-" + secrets.token_urlsafe(16)
 			self.access_tokens[token] = AccessToken(set(scopes))
 			return token
+
+	def issue_app_token(self, roles: Iterable[str] = ("Mail.Read",)) -> str:
+		with self.lock:
+			token = "at-app-" + secrets.token_urlsafe(16)
+			self.access_tokens[token] = AccessToken(set(), roles=set(roles))
+			return token
+
+	def add_app_certificate(self, certificate_pem: bytes) -> str:
+		"""Upload a certificate to the app registration; returns its thumbprint."""
+		from cryptography import x509
+		from cryptography.hazmat.primitives import hashes
+
+		certificate = x509.load_pem_x509_certificate(certificate_pem)
+		thumbprint = certificate.fingerprint(hashes.SHA1()).hex().upper()
+		self.app_certificates[thumbprint] = certificate.public_key()
+		return thumbprint
 
 	def issue_code(self, scopes: Iterable[str] = DEFAULT_SCOPES, redirect_uri: str | None = None) -> str:
 		with self.lock:
@@ -572,7 +600,11 @@ class GraphEmulator:
 		if auth.startswith("Basic "):  # msal sends client_secret_basic
 			client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
 			client_id, secret = unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
-		if client_id != self.client_id or secret != self.client_secret:
+		if form.get("client_assertion"):
+			refusal = self._check_assertion(form, tenant)
+			if refusal:
+				return refusal
+		elif client_id != self.client_id or secret != self.client_secret:
 			return _token_error(
 				401,
 				"invalid_client",
@@ -583,6 +615,8 @@ class GraphEmulator:
 			return _json_response(400, self.token_error)
 		requested = set(form.get("scope", "").split()) - {"openid", "profile", "offline_access", "email"}
 		grant_type = form.get("grant_type")
+		if grant_type == "client_credentials":
+			return self._client_credentials(tenant, form)
 		with self.lock:
 			if grant_type == "refresh_token":
 				if self.revoked_code:
@@ -642,6 +676,72 @@ class GraphEmulator:
 			},
 		)
 
+	def _client_credentials(self, tenant: str, form: dict):
+		"""App-only tokens: one organization's authority, scope {resource}/.default, no refresh token."""
+		if tenant in ("common", "organizations", "consumers"):
+			return _token_error(
+				400,
+				"invalid_request",
+				50194,
+				f"Application '{self.client_id}'(Email Sync) is not configured as a multi-tenant application. Usage "
+				"of the /common endpoint is not supported for such applications created after '10/15/2018'. Use a "
+				"tenant-specific endpoint or configure the application to be multi-tenant.",
+			)
+		if form.get("scope") != "https://graph.microsoft.com/.default":
+			return _token_error(
+				400,
+				"invalid_scope",
+				1002012,
+				f"The provided value for scope {form.get('scope')} is not valid. Client credential flows must have "
+				"a scope value with /.default suffixed to the resource identifier (application ID URI).",
+			)
+		token = self.issue_app_token(self.app_roles)
+		return _json_response(
+			200,
+			{
+				"token_type": "Bearer",
+				"expires_in": self.access_token_lifetime,
+				"ext_expires_in": self.access_token_lifetime,
+				"access_token": token,
+			},
+		)
+
+	def _check_assertion(self, form: dict, tenant: str):
+		"""A certificate credential: a JWT signed with the certificate's key, naming it by thumbprint (x5t)."""
+		from cryptography.exceptions import InvalidSignature
+		from cryptography.hazmat.primitives import hashes
+		from cryptography.hazmat.primitives.asymmetric import padding
+
+		def refuse(code: int, text: str):
+			return _token_error(401, "invalid_client", code, text)
+
+		if form.get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+			return refuse(7000216, "'client_assertion', 'client_secret' or 'request' is required.")
+		try:
+			head_b64, claims_b64, signature_b64 = form["client_assertion"].split(".")
+			header = json.loads(_unb64(head_b64))
+			claims = json.loads(_unb64(claims_b64))
+			signature = _unb64(signature_b64)
+		except (ValueError, KeyError):
+			return refuse(50027, "JWT token is invalid or malformed.")
+		thumbprint = _unb64(header.get("x5t", "")).hex().upper()
+		key = self.app_certificates.get(thumbprint)
+		if key is None:
+			return refuse(
+				700027, f"The certificate with identifier used to sign the client assertion is not registered on "
+				f"application. [Reason - The key was not found., Thumbprint of key used by client: '{thumbprint}']"
+			)  # fmt: skip
+		try:
+			key.verify(signature, f"{head_b64}.{claims_b64}".encode(), padding.PKCS1v15(), hashes.SHA256())
+		except InvalidSignature:
+			return refuse(700027, "Client assertion contains an invalid signature.")
+		audience = f"{self.base}/{tenant}/oauth2/v2.0/token"
+		if claims.get("aud") != audience or claims.get("iss") != self.client_id or claims.get("sub") != self.client_id:
+			return refuse(700021, f"Client assertion audience claim does not match Realm issuer: {claims.get('aud')}")
+		if float(claims.get("exp") or 0) < _now().replace(tzinfo=dt.timezone.utc).timestamp():
+			return refuse(700024, "Client assertion is not within its valid time range.")
+		return None
+
 	def _home_tenant(self, tenant: str) -> str:
 		return CONSUMERS_TENANT_ID if tenant == "consumers" else self.tenant_id
 
@@ -667,7 +767,13 @@ class GraphEmulator:
 
 	def _graph(self, method, path, target, query, headers, body):
 		prefer = _prefer(headers.get("Prefer", ""))
+		root, user = "/me", None
+		match = re.fullmatch(r"/users/([^/]+)(/.*)?", path)
+		if match:  # /users/{address or id}/... is the same mailbox as /me, addressed by name
+			user = match.group(1).strip("'")
+			root, path = f"/users/{quote(match.group(1), safe='@')}", "/me" + (match.group(2) or "")
 		with self.lock:
+			self._root = root
 			self.requests.append((method, target))
 			immutable = prefer.get("idtype", "").strip('"').lower() == "immutableid"
 			if not immutable:
@@ -687,6 +793,20 @@ class GraphEmulator:
 					"Application is over its MailboxConcurrency limit.",
 					extra,
 				)
+			if user is not None and user.lower() not in (self.address.lower(), self.user_id):
+				raise GraphError(404, "ErrorInvalidUser", f"The requested user '{user}' is invalid.")
+			if token.roles is not None:  # an app-only token
+				if user is None and path.startswith("/me"):
+					raise GraphError(400, "BadRequest", "/me request is only valid with delegated authentication flow.")
+				if path == "/me":
+					raise GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+				if path.startswith("/me/") and not token.roles & {"Mail.Read", "Mail.ReadWrite"}:
+					raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+				if path.startswith("/me/") and self.app_mailboxes is not None and self.address.lower() not in self.app_mailboxes:
+					raise GraphError(
+						403, "ErrorAccessDenied",
+						"Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy settings.",
+					)  # fmt: skip
 			if path.startswith("/me"):
 				if not self.mailbox_enabled:
 					raise GraphError(
@@ -695,7 +815,7 @@ class GraphEmulator:
 						"The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
 					)
 				need = USER_READ if path == "/me" else MAIL_READ
-				if need not in token.scopes and not (
+				if token.roles is None and need not in token.scopes and not (
 					need == MAIL_READ and "https://graph.microsoft.com/Mail.ReadWrite" in token.scopes
 				):
 					raise GraphError(
@@ -741,13 +861,13 @@ class GraphEmulator:
 				),
 			)
 		if method == "GET" and path == "/me/mailFolders":
-			return self._folder_list(self.root_id, query, "/me/mailFolders")
+			return self._folder_list(self.root_id, query, f"{self._root}/mailFolders")
 		match = re.fullmatch(r"/me/mailFolders/([^/]+)(/childFolders|/messages/delta|/messages)?", path)
 		if match and method == "GET":
 			folder_id = self._resolve_folder(match.group(1))
 			tail = match.group(2)
 			if tail == "/childFolders":
-				return self._folder_list(folder_id, query, f"/me/mailFolders/{quote(folder_id)}/childFolders")
+				return self._folder_list(folder_id, query, f"{self._root}/mailFolders/{quote(folder_id)}/childFolders")
 			if tail == "/messages/delta":
 				return self._delta(folder_id, query, prefer, immutable)
 			if tail == "/messages":
@@ -861,7 +981,7 @@ class GraphEmulator:
 		return self._paged(
 			[self._message_json(m, select, immutable) for m in items],
 			query,
-			f"/me/mailFolders/{quote(folder_id)}/messages",
+			f"{self._root}/mailFolders/{quote(folder_id)}/messages",
 		)
 
 	def _delta(self, folder_id, query, prefer, immutable):
@@ -928,7 +1048,7 @@ class GraphEmulator:
 				self._message_json(e, state["sel"], immutable) if isinstance(e, Message) else e for _, e in page
 			],
 		}
-		link = f"{self.api_base}/me/mailFolders/{quote(folder_id)}/messages/delta"
+		link = f"{self.api_base}{self._root}/mailFolders/{quote(folder_id)}/messages/delta"
 		if rest:
 			body["@odata.nextLink"] = f"{link}?$skiptoken={_pack({**state, 'after': list(page[-1][0])})}"
 		else:
@@ -1162,6 +1282,10 @@ def _unpack(token: str | None) -> dict | None:
 		return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
 	except (ValueError, TypeError):
 		return None
+
+
+def _unb64(text: str) -> bytes:
+	return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _b64(text: str) -> str:
