@@ -39,6 +39,11 @@ it finds (any one of them is enough, so a few deleted messages do not matter). N
 stable and later arrivals are covered by the history from `start_history_id`. At worst (all of `last_ids` gone)
 the label is handed out again, which the app dedupes by message identity.
 
+Company mailboxes (`config.app.service_account_key` set): Google Workspace domain-wide delegation. The service
+account's key signs a JWT for the account's address (google-auth's service_account.Credentials.with_subject);
+an administrator must have allowed the service account's client id the gmail.readonly scope. Nobody signs in,
+nothing is stored: each token comes from a new JWT.
+
 Throttling (HTTP 429, 403 rateLimitExceeded / userRateLimitExceeded, 5xx), also per message inside a batch:
 wait as long as Retry-After says, else exponential backoff with jitter, at most `max_retries` times per request
 and `max_wait` seconds per run; then `Throttled` is raised, and the cursor of the last batch handed out is safe.
@@ -97,8 +102,11 @@ from email_sync.providers.base import (
 	Throttled,
 )
 from email_sync.providers.google_oauth import (
+	GMAIL_READONLY,
 	RECONNECT,
 	authorization_url,
+	delegation_error,
+	service_account_info,
 	exchange_code,
 	refresh_error,
 	revoke_token,
@@ -202,6 +210,7 @@ class GmailProvider(Provider):
 		self.max_wait = max_wait
 		self.backoff = backoff
 		self.sleep = sleep
+		self.delegated = config.app is not None  # a Workspace mailbox read by domain-wide delegation
 		self.profile: dict = {}  # users.getProfile: emailAddress, historyId, messagesTotal, threadsTotal
 		self.tokens: OAuthTokens | None = config.oauth  # updated whenever google-auth refreshes
 		self.skipped_folders: list[str] = []  # configured SPAM/TRASH labels left out of the last fetch
@@ -246,16 +255,58 @@ class GmailProvider(Provider):
 		finally:
 			self.close()
 		found = self.email_address.lower()
+		if self.delegated:
+			return TestResult(
+				True,
+				f"Connected to Gmail as {found or self.config.address} by domain-wide delegation (the service "
+				"account acts as this user; no personal sign-in).",
+				folders,
+			)
 		if self.config.address and found and found not in self.config.own_addresses:
 			return TestResult(
 				False,
 				f"Signed in to Gmail as {found}, but this account is for {self.config.address}. Click Reconnect and "
-				f"sign in as {self.config.address}, or add {found} to the account's addresses.",
+				f"sign in as {self.config.address}, or add {found} to the account's addresses. For a Google "
+				"Workspace mailbox nobody signs in to, set Mailbox to Shared or delegated (domain-wide delegation, "
+				"set up in Email Sync Settings).",
 				folders,
 			)
-		return TestResult(True, f"Connected to Gmail as {found or self.config.address}.", folders)
+		return TestResult(True, f"Connected to Gmail as {found or self.config.address} with a personal sign-in.", folders)
 
 	def _build(self):
+		creds = self._delegated_credentials() if self.delegated else self._user_credentials()
+		http = google_auth_httplib2.AuthorizedHttp(creds, http=httplib2.Http(timeout=self.config.timeout))
+		kwargs: dict = {"http": http, "cache_discovery": False}
+		if "static_discovery" in inspect.signature(discovery.build).parameters:
+			kwargs["static_discovery"] = True  # the discovery document shipped with the library: no network
+		if self._api_root():
+			kwargs["client_options"] = {"api_endpoint": self._api_root()}
+		try:
+			return discovery.build("gmail", "v1", **kwargs)
+		except Exception as e:  # noqa: BLE001 - a broken install, not something the user can fix in the account
+			raise ProviderError(
+				f"Could not set up the Gmail API client: {e!r}.",
+				code="gmail_client",
+				fix="Reinstall google-api-python-client on this site (bench pip install -U google-api-python-client).",
+			) from None
+
+	def _delegated_credentials(self):
+		"""Service account credentials acting as the account's address (domain-wide delegation)."""
+		from google.oauth2 import service_account
+
+		info = service_account_info(self.config.app.service_account_key, self.config.auth_base)
+		try:
+			creds = service_account.Credentials.from_service_account_info(info, scopes=[GMAIL_READONLY])
+		except (ValueError, KeyError, TypeError) as e:
+			raise ProviderError(
+				f"The Google service account key cannot be used: {type(e).__name__}.",
+				code="bad_service_account_key",
+				fix="In Email Sync Settings, paste the whole JSON key file of the service account (Google Cloud "
+				"Console > IAM & Admin > Service Accounts > Keys > Add key > JSON).",
+			) from None
+		return creds.with_subject(self.config.address.strip())
+
+	def _user_credentials(self):
 		oauth = self.config.oauth
 		if oauth is None or not (oauth.refresh_token or oauth.access_token):
 			raise AccessRevoked(
@@ -276,20 +327,7 @@ class GmailProvider(Provider):
 			expiry=expiry,
 		)
 		creds.on_refresh = self._tokens_refreshed
-		http = google_auth_httplib2.AuthorizedHttp(creds, http=httplib2.Http(timeout=self.config.timeout))
-		kwargs: dict = {"http": http, "cache_discovery": False}
-		if "static_discovery" in inspect.signature(discovery.build).parameters:
-			kwargs["static_discovery"] = True  # the discovery document shipped with the library: no network
-		if self._api_root():
-			kwargs["client_options"] = {"api_endpoint": self._api_root()}
-		try:
-			return discovery.build("gmail", "v1", **kwargs)
-		except Exception as e:  # noqa: BLE001 - a broken install, not something the user can fix in the account
-			raise ProviderError(
-				f"Could not set up the Gmail API client: {e!r}.",
-				code="gmail_client",
-				fix="Reinstall google-api-python-client on this site (bench pip install -U google-api-python-client).",
-			) from None
+		return creds
 
 	def _api_root(self) -> str:
 		base = (self.config.api_base or "").strip()
@@ -328,6 +366,8 @@ class GmailProvider(Provider):
 					continue
 				raise self._error(error, what) from None
 			except auth_exceptions.RefreshError as e:
+				if self.delegated:
+					raise delegation_error(e, self.config.app, self.config.address) from None
 				raise refresh_error(e) from None
 			except auth_exceptions.TransportError as e:
 				raise ConnectionFailed(
@@ -831,6 +871,8 @@ class GmailProvider(Provider):
 
 	def revoke(self) -> bool:
 		"""Revoke the grant at Google (on disconnect). Never raises; True when the tokens no longer work."""
+		if self.delegated:
+			return True  # nothing was granted by the user: the administrator's delegation governs access
 		oauth = self.tokens or self.config.oauth
 		if oauth is None:
 			return False

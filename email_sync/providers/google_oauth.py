@@ -20,6 +20,7 @@ from email_sync.providers.base import (
 	AccessRevoked,
 	AuthenticationFailed,
 	ConnectionFailed,
+	MailboxNotHosted,
 	MissingScopes,
 	OAuthTokens,
 	ProviderError,
@@ -231,6 +232,75 @@ def refresh_error(exc: Exception) -> ProviderError:
 	if getattr(exc, "retryable", False):
 		return ConnectionFailed(f"Google's sign-in service failed: {text}")
 	return ProviderError(f"Refreshing the Google access token failed: {text}", code="token_refresh_failed")
+
+
+DELEGATION_SCOPE_FIX = (
+	"In the Google Admin console, open Security > Access and data control > API controls > Domain-wide "
+	"delegation, add the service account's client id {client_id} with the scope " + GMAIL_READONLY + ", wait a "
+	"few minutes, then click Test Connection."
+)
+
+
+def service_account_info(key_json: str, auth_base: str | None = None) -> dict:
+	"""The service account's JSON key as a dict (its private key a Secret); the token URI points at auth_base
+	when set (tests). Raises ProviderError for anything but a service account key."""
+	import json
+
+	try:
+		info = json.loads(key_json or "")
+	except ValueError:
+		info = None
+	if not isinstance(info, dict) or info.get("type") != "service_account" or not info.get("private_key"):
+		raise ProviderError(
+			"The Google service account key in Email Sync Settings is not a service account's JSON key.",
+			code="bad_service_account_key",
+			fix="Paste the whole JSON key file of the service account (Google Cloud Console > IAM & Admin > "
+			"Service Accounts > Keys > Add key > Create new key > JSON).",
+		)
+	if auth_base:
+		info["token_uri"] = token_uri(auth_base)
+	return masked(info)
+
+
+def delegation_error(exc: Exception, app, address: str) -> ProviderError:
+	"""The ProviderError for a failed domain-wide delegation token (a RefreshError from the JWT-bearer grant)."""
+	args = getattr(exc, "args", ())
+	data = next((a for a in args if isinstance(a, dict)), None) or {}
+	text = str(args[0]) if args else str(exc)
+	error = str(data.get("error") or text.partition(":")[0]).strip()
+	description = str(data.get("error_description") or text.partition(":")[2]).strip()
+	detail = f"{error}: {description}" if description else error
+	try:
+		client_id = service_account_info(app.service_account_key).get("client_id") or "?"
+	except ProviderError:
+		client_id = "?"
+	if error == "unauthorized_client":
+		return ProviderError(
+			f"The service account may not act as {address}: domain-wide delegation of Gmail is not allowed for it "
+			f"({detail}).",
+			code="delegation_not_allowed",
+			fix=DELEGATION_SCOPE_FIX.format(client_id=client_id),
+		)
+	if error == "invalid_grant" and ("email" in description.lower() or "user id" in description.lower()):
+		return MailboxNotHosted(
+			f"Google Workspace has no user {address} for this service account to act as ({detail}).",
+			fix="Check the address: domain-wide delegation reads the mailboxes of users in the service account's "
+			"Google Workspace organization (not personal Gmail accounts or groups).",
+		)
+	if error == "invalid_grant" and "signature" in description.lower():
+		return AuthenticationFailed(
+			f"Google no longer accepts the service account's key ({detail}).",
+			fix="The key was deleted or disabled: create a new JSON key for the service account and paste it in "
+			"Email Sync Settings.",
+		)
+	if getattr(exc, "retryable", False) or error in ("server_error", "temporarily_unavailable", "internal_failure"):
+		return ConnectionFailed(f"Google's sign-in service failed ({detail}); try again in a few minutes.")
+	return ProviderError(
+		f"Google refused the service account's token for {address} ({detail or 'no reason given'}).",
+		code="delegation_failed",
+		fix="Check the service account key in Email Sync Settings and its domain-wide delegation in the Google "
+		"Admin console (Security > Access and data control > API controls).",
+	)
 
 
 def _post_token(auth_base: str | None, form: dict, timeout: float, *, exchanging: bool) -> dict:

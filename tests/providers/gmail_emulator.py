@@ -9,7 +9,8 @@ when `client_options={"api_endpoint": emulator.url}`:
     POST /batch/gmail/v1 and /batch              (multipart/mixed of application/http parts, answered in kind)
 
 plus Google's OAuth endpoints: GET /o/oauth2/v2/auth (the consent page: redirects at once with a code),
-POST /token (authorization_code and refresh_token grants) and POST /revoke.
+POST /token (authorization_code, refresh_token, and the JWT-bearer grant of a service account acting as a
+Workspace user by domain-wide delegation: `add_service_account()`, `delegate()`) and POST /revoke.
 
 Answers follow Google's formats, errors included ({"error": {"code", "message", "errors": [{"reason"}],
 "status"}} for the API, {"error", "error_description"} for OAuth), because the real client libraries parse them.
@@ -121,6 +122,9 @@ class GmailEmulator:
 		# user has no Gmail service); "domain_policy" (403: the administrators disabled Gmail or API access).
 		self.workspace_refusal: str | None = None
 		self.testing_mode = False  # an OAuth app in Testing: its refresh tokens stop working after 7 days
+		self.service_accounts: dict[str, dict] = {}  # client email -> {"client_id", "public_key", "key_id"}
+		self.delegations: dict[str, set[str]] = {}  # service account client id -> scopes the admin allowed
+		self.jwt_grants: list[dict] = []  # the claims of every JWT-bearer grant accepted
 		self.refresh_token_age_days = 0.0  # how old every refresh token is, for testing_mode
 		self.poisoned: dict[str, tuple] = {}  # message id -> the error format=raw answers (_api_error args)
 		self.transport = TransportFaults()  # connections to break
@@ -266,6 +270,82 @@ class GmailEmulator:
 				"expires_in": self.token_lifetime,
 				"scope": " ".join(scopes),
 			}
+
+	def add_service_account(self, name: str = "email-sync") -> dict:
+		"""A service account and a new JSON key for it, as the Cloud Console downloads it."""
+		from cryptography.hazmat.primitives import serialization
+		from cryptography.hazmat.primitives.asymmetric import rsa
+
+		key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+		email = f"{name}@acme-project.iam.gserviceaccount.com"
+		client_id = str(100000000000000000000 + secrets.randbelow(10**20))
+		key_id = secrets.token_hex(20)
+		with self.lock:
+			self.service_accounts[email] = {"client_id": client_id, "public_key": key.public_key(), "key_id": key_id}
+		pem = key.private_bytes(
+			serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+		).decode()
+		return {
+			"type": "service_account",
+			"project_id": "acme-project",
+			"private_key_id": key_id,
+			"private_key": pem,
+			"client_email": email,
+			"client_id": client_id,
+			"auth_uri": "https://accounts.google.com/o/oauth2/auth",
+			"token_uri": "https://oauth2.googleapis.com/token",
+		}
+
+	def delegate(self, client_id: str, scopes=(GMAIL_READONLY,)) -> None:
+		"""The Workspace admin allows the service account's client id these scopes (domain-wide delegation)."""
+		with self.lock:
+			self.delegations[client_id] = set(scopes)
+
+	def _jwt_bearer(self, form):
+		"""A service account's signed JWT for a user: Google checks the signature, the audience, the user and
+		that an administrator delegated the scopes to the service account's client id."""
+		from cryptography.exceptions import InvalidSignature
+		from cryptography.hazmat.primitives import hashes
+		from cryptography.hazmat.primitives.asymmetric import padding
+
+		def unb64(text):
+			return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+		try:
+			head_b64, claims_b64, signature_b64 = (form.get("assertion") or "").split(".")
+			header, claims = json.loads(unb64(head_b64)), json.loads(unb64(claims_b64))
+			signature = unb64(signature_b64)
+		except ValueError:
+			return _json(400, {"error": "invalid_grant", "error_description": "Invalid JWT: malformed"})
+		account = self.service_accounts.get(str(claims.get("iss")))
+		if account is None:
+			return _json(400, {"error": "invalid_grant", "error_description": "Invalid grant: account not found"})
+		try:
+			account["public_key"].verify(
+				signature, f"{head_b64}.{claims_b64}".encode(), padding.PKCS1v15(), hashes.SHA256()
+			)
+		except InvalidSignature:
+			return _json(400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
+		if claims.get("aud") != f"{self.base}/token" or header.get("kid") != account["key_id"]:
+			return _json(400, {"error": "invalid_grant", "error_description": "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe."})
+		scopes = set(str(claims.get("scope") or "").split())
+		if not scopes or not scopes <= self.delegations.get(account["client_id"], set()):
+			return _json(
+				401,
+				{
+					"error": "unauthorized_client",
+					"error_description": "Client is unauthorized to retrieve access tokens using this method, or "
+					"client not authorized for any of the scopes requested.",
+				},
+			)
+		if str(claims.get("sub") or "").lower() != self.address.lower():
+			return _json(400, {"error": "invalid_grant", "error_description": "Invalid email or User ID"})
+		with self.lock:
+			self.jwt_grants.append(claims)
+			refresh = "sa-" + secrets.token_urlsafe(8)  # no refresh token is handed out: a key for the grant
+			self.refresh_tokens[refresh] = {"scopes": scopes, "revoked": False}
+			access = self._new_access(refresh)
+		return _json(200, {"access_token": access, "expires_in": self.token_lifetime, "token_type": "Bearer"})
 
 	def _new_access(self, refresh: str) -> str:
 		token = "ya29.at-" + secrets.token_urlsafe(16)
@@ -687,6 +767,8 @@ class GmailEmulator:
 
 	def _token(self, headers, body):
 		form = {k: v[0] for k, v in parse_qs(body.decode("utf-8"), keep_blank_values=True).items()}
+		if form.get("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+			return self._jwt_bearer(form)  # a service account authenticates by its signature alone
 		if not self._client_ok(form, headers):
 			return _json(401, {"error": "invalid_client", "error_description": "Unauthorized"})
 		grant = form.get("grant_type")
