@@ -47,6 +47,7 @@ class Item:
 	fetched: FetchedMessage
 	plan: Plan
 	communication: str = ""  # the Communication it is filed as, once written
+	existing_communication: str = ""  # the same email, filed already from another mailbox without a Message-ID
 
 
 def synced_email_name(account: str, key: str) -> str:
@@ -106,7 +107,45 @@ def _not_yet_synced(account: str, items: list[Item], counts: Counter) -> list[It
 		frappe.get_all("Synced Email", filters={"name": ("in", list(by_name))}, pluck="name", order_by=None)
 	)
 	counts["already_synced"] += len(existing)
-	return [item for name, item in by_name.items() if name not in existing]
+	fresh = [item for name, item in by_name.items() if name not in existing]
+	return _not_yet_synced_without_id(account, fresh, counts)
+
+
+def _not_yet_synced_without_id(account: str, items: list[Item], counts: Counter) -> list[Item]:
+	"""Mail without a Message-ID is keyed by a hash of its content, and how its text is read may improve
+	from one version to the next: such mail is also recognised by sender, date and subject, so an upgrade
+	never files it twice (in this account: skipped; from another mailbox: filed onto the same Communication).
+	"""
+	candidates = [i for i in items if not i.plan.message.message_id and i.plan.message.date and i.plan.message.sender]
+	if not candidates:
+		return items
+	rows = frappe.db.sql(
+		"""select account, communication, sender, email_date, subject from `tabSynced Email`
+		where ifnull(message_id, '') = '' and sender in %(senders)s and email_date in %(dates)s""",
+		{
+			"senders": list({_cut(i.plan.message.sender.email, 140) for i in candidates}),
+			"dates": list({_local_time(i.plan.message.date) for i in candidates}),
+		},
+		as_dict=True,
+	)
+	if not rows:
+		return items
+	candidate_ids = {id(i) for i in candidates}
+	seen: dict[tuple, list] = {}
+	for row in rows:
+		seen.setdefault((row.sender, row.email_date, row.subject or ""), []).append(row)
+	fresh = []
+	for item in items:
+		message = item.plan.message
+		key = (_cut(message.sender.email, 140), _local_time(message.date), message.subject or "")
+		same = seen.get(key) if id(item) in candidate_ids else None
+		if same and any(r.account == account for r in same):
+			counts["already_synced"] += 1
+			continue
+		if same:
+			item.existing_communication = next((r.communication for r in same if r.communication), "")
+		fresh.append(item)
+	return fresh
 
 
 def _insert_one_by_one(account: str, items: list[Item], snippet_length: int) -> list[Item]:
@@ -143,9 +182,15 @@ def _insert(account: str, items: list[Item], snippet_length: int) -> None:
 	kept = [i for i in items if i.plan.status in KEPT]
 	existing = _existing_by_message_id(kept)
 	for item in kept:
-		item.communication = existing.get(item.plan.message.message_id) or communication_name(item.plan.message.key)
+		item.communication = (
+			existing.get(item.plan.message.message_id)
+			or item.existing_communication
+			or communication_name(item.plan.message.key)
+		)
 	# New rows only: one that exists already (from another mailbox, or from ERPNext's own email) stands.
-	communications = {i.communication: i for i in kept if i.plan.message.message_id not in existing}
+	communications = {
+		i.communication: i for i in kept if i.plan.message.message_id not in existing and not i.existing_communication
+	}
 	linked = {i.communication: i for i in kept}
 
 	insert_ignore(
