@@ -210,3 +210,29 @@ def test_push_endpoint_costs_the_same_for_one_or_many_subscription_ids():
 	many = call_push({"value": [{"subscriptionId": f"unknown-{i}", "clientState": "x"} for i in range(150)]})
 	assert one[0] == many[0] == 202
 	assert many[1] == one[1] <= 3, (one, many)
+
+
+def test_a_hostile_html_email_is_filed_promptly_with_what_was_cut(dovecot):
+	"""Markup that took the old sanitiser and html2text minutes: filed within the per-message budget."""
+	import time
+
+	from email.message import EmailMessage
+
+	domain = f"{unique('stall')}.test"
+	customer = make_customer(f"Stall {domain}")
+	make_contact("Sam", [f"sam@{domain}"], customer)
+	box = new_mailbox(dovecot)
+	account = make_account(dovecot, box)
+	msg = EmailMessage()
+	msg["From"], msg["To"], msg["Subject"] = f"sam@{domain}", box.name, "broken newsletter"
+	msg["Message-ID"] = f"<{unique('stall')}@test.example>"
+	body = "<p>Hello</p>" + "<a " * 10_000 + '<a x="' * 10_000 + "<b>" * 20_000 + "</i>" * 20_000
+	msg.set_content(body + "<p>" + "filler text " * 200_000 + "</p>", subtype="html")  # about 2.5 MB
+	deliver(dovecot, box, [msg.as_bytes()])
+	started = time.monotonic()
+	assert sync_account(account)["Filed"] == 1
+	assert time.monotonic() - started < 10
+	row = frappe.get_doc("Synced Email", synced(account)[0].name)
+	assert "cut to 300 KB" in row.parse_defects
+	content = frappe.db.get_value("Communication", row.communication, "content")
+	assert "Hello" in content and "<a " not in content
