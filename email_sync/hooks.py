@@ -18,6 +18,15 @@ after_install = "email_sync.install.after_install"
 before_uninstall = "email_sync.install.before_uninstall"
 after_migrate = "email_sync.install.after_migrate"
 
+# Lookup columns for matching, kept up to date on every save (see indexes.py).
+doc_events = {
+	"Contact": {"validate": "email_sync.indexes.contact_validate"},
+	"Customer": {
+		"on_update": "email_sync.indexes.customer_on_update",
+		"on_trash": "email_sync.indexes.customer_on_trash",
+	},
+}
+
 scheduler_events = {
 	# One cheap dispatcher a minute; it enqueues a job for each account that is due (see sync/dispatcher.py).
 	"cron": {"* * * * *": ["email_sync.sync.dispatcher.dispatch"]},

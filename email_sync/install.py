@@ -3,9 +3,15 @@
 import frappe
 from frappe.custom.doctype.custom_field.custom_field import create_custom_fields
 
+from email_sync import indexes
 from email_sync.engine.priority import DEFAULT_TABLE
 
-DEFAULT_SETTINGS = {"unmatched_action": "Needs Review", "skip_auto_submitted": 1, "snippet_length": 200}
+DEFAULT_SETTINGS = {
+	"unmatched_action": "Needs Review",
+	"skip_auto_submitted": 1,
+	"snippet_length": 200,
+	"run_time_budget": 120,
+}
 
 # A last tab listing every email with the party (drawn by public/js/emails_section.js).
 EMAILS_TAB = [
@@ -23,7 +29,13 @@ CUSTOM_FIELDS = {
 			"insert_after": "website",
 			"description": "One per line, e.g. acme.com. Mail from an unknown address at these domains creates "
 			"a Contact of this Customer. Exact domains only; free-mail domains are ignored.",
-		}
+		},
+	],
+	"Contact Email": [  # filled on every Contact save (see indexes.py): near variants are looked up by them
+		{"fieldname": "email_sync_domain", "label": "Domain", "fieldtype": "Data", "insert_after": "email_id",
+		 "hidden": 1, "read_only": 1, "search_index": 1},
+		{"fieldname": "email_sync_canonical", "label": "Canonical Address", "fieldtype": "Data",
+		 "insert_after": "email_sync_domain", "hidden": 1, "read_only": 1, "search_index": 1},
 	],
 	"Issue": [
 		{
@@ -65,6 +77,7 @@ def before_install():
 def after_install():
 	add_roles()
 	add_custom_fields()
+	add_lookup_indexes()
 	add_issue_priorities()
 	set_default_settings()
 
@@ -73,8 +86,16 @@ def after_migrate():
 	# Idempotent, so every migrate brings an upgraded site to what a fresh install has.
 	add_roles()
 	add_custom_fields()
+	add_lookup_indexes()
 	add_issue_priorities()
 	set_default_settings()
+
+
+def add_lookup_indexes():
+	"""What lets a sync look up only the addresses and domains of its mail, filled for rows that lack it."""
+	indexes.add_indexes()
+	indexes.backfill_contact_emails()
+	indexes.backfill_customer_domains()
 
 
 def add_roles():
@@ -95,6 +116,7 @@ def add_issue_priorities():
 
 def before_uninstall():
 	remove_custom_fields()
+	indexes.remove_indexes()
 
 
 def add_custom_fields():

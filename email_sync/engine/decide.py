@@ -84,7 +84,7 @@ def plan_message(message: Message, context: Context, from_sent_folder: bool = Fa
 	if context.skip_auto_submitted and message.auto.is_auto:
 		return plan(SKIPPED, f"Sent automatically ({message.auto.kind}): {message.auto.reason}.", "auto-submitted")
 
-	if context.exclude_suppliers and message.sender and message.sender.email in context.directory.supplier_emails:
+	if context.exclude_suppliers and message.sender and context.directory.is_supplier(message.sender.email):
 		return plan(SKIPPED, f"Vendor mail: {message.sender.email} is a Supplier's Contact.", "vendor")
 
 	excluded = context.rules.excluded_by(message)
@@ -167,6 +167,9 @@ def _matched_reason(match, new_contacts: list[NewContact], include_hit) -> str:
 
 def plan_messages(items: Iterable[tuple[Message, bool]], context: Context) -> list[Plan]:
 	"""Plans for (message, from_sent_folder) pairs; a failure in one message never stops the others."""
+	items = list(items)
+	# Everyone the batch names, looked up at once: a few queries per batch, not per message.
+	context.directory.look_up((a for message, _ in items for a in message.participants), context.own_addresses)
 	plans = []
 	for message, from_sent in items:
 		try:

@@ -8,6 +8,7 @@ import frappe
 
 from email_sync.engine import NEEDS_REVIEW, SKIPPED, BlacklistEntry, Context, Directory, Filter, RuleError, RuleSet
 from email_sync.providers import AccountConfig, OAuthTokens, ProviderError, get_provider
+from email_sync.sync.directory import SiteSource
 
 
 def endpoints() -> dict:
@@ -100,35 +101,9 @@ def load_cursor(account) -> dict:
 
 
 def load_directory(internal_domains: list[str], extra_free_mail: list[str] = ()) -> Directory:
-	"""Every Contact address (primary and additional), Contact -> Customer links, customer domains and system
-	users: four queries however many Contacts there are."""
-	contact_emails = frappe.db.sql(
-		"""select parent, lower(trim(email_id)) from `tabContact Email`
-		where parenttype = 'Contact' and ifnull(email_id, '') != ''
-		union select name, lower(trim(email_id)) from `tabContact` where ifnull(email_id, '') != ''"""
-	)
-	contact_customers = frappe.db.sql(
-		"""select parent, link_name from `tabDynamic Link`
-		where parenttype = 'Contact' and link_doctype = 'Customer'"""
-	)
-	users = frappe.db.sql_list(
-		"""select lower(email) from `tabUser`
-		where user_type = 'System User' and enabled = 1 and ifnull(email, '') != ''"""
-	)
-	customer_domains = [
-		(customer, domain)
-		for customer, domains in frappe.db.sql(
-			"select name, email_sync_domains from `tabCustomer` where ifnull(email_sync_domains, '') != ''"
-		)
-		for domain in split_lines(domains)
-	]
-	supplier_emails = frappe.db.sql_list(
-		"""select lower(ce.email_id) from `tabContact Email` ce
-		join `tabDynamic Link` dl on dl.parent = ce.parent and dl.parenttype = 'Contact'
-		where dl.link_doctype = 'Supplier' and ifnull(ce.email_id, '') != ''"""
-	)
+	"""A directory that reads nothing now: it asks the site about each batch's addresses as it meets them."""
 	return Directory.build(
-		contact_emails, contact_customers, users, internal_domains, customer_domains, extra_free_mail, supplier_emails
+		internal_domains=internal_domains, extra_free_mail_domains=extra_free_mail, source=SiteSource()
 	)
 
 

@@ -24,16 +24,24 @@ def ensure_group(doctype: str, name: str, field: str) -> str:
 	return name
 
 
-def make_customer(name: str) -> str:
+def make_customer(name: str, domains: str = "") -> str:
 	doc = frappe.get_doc(
 		{
 			"doctype": "Customer",
 			"customer_name": name,
 			"customer_group": ensure_group("Customer Group", "All Customer Groups", "customer_group_name"),
 			"territory": ensure_group("Territory", "All Territories", "territory_name"),
+			"email_sync_domains": domains,
 		}
 	).insert(ignore_permissions=True)
 	return doc.name
+
+
+def set_domains(customer: str, domains: str) -> None:
+	"""Through the form's save, which keeps the indexed domain rows matching uses (not db.set_value)."""
+	doc = frappe.get_doc("Customer", customer)
+	doc.email_sync_domains = domains
+	doc.save(ignore_permissions=True)
 
 
 def make_contact(first_name: str, emails: list[str], customer: str | None = None) -> str:

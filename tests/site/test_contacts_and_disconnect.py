@@ -1,7 +1,17 @@
 """Contacts created from customer domains, and disconnecting an account with its history kept or erased."""
 
 import frappe
-from factories import deliver, mail, make_account, make_contact, make_customer, new_mailbox, synced, unique
+from factories import (
+	deliver,
+	mail,
+	make_account,
+	make_contact,
+	make_customer,
+	new_mailbox,
+	set_domains,
+	synced,
+	unique,
+)
 
 from email_sync.api import disconnect
 from email_sync.sync.runner import sync_account
@@ -10,10 +20,10 @@ from email_sync.sync.runner import sync_account
 def test_unknown_sender_at_a_customer_domain_becomes_its_contact(dovecot):
 	domain = f"{unique('globex')}.test"
 	customer = make_customer(f"Globex {domain}")
-	frappe.db.set_value("Customer", customer, "email_sync_domains", f"{domain}\ngmail.com")
+	set_domains(customer, f"{domain}\ngmail.com")
 	twin = f"{unique('twin')}.test"  # a domain two Customers claim
 	for name in ("Twin A", "Twin B"):
-		frappe.db.set_value("Customer", make_customer(f"{name} {twin}"), "email_sync_domains", twin)
+		make_customer(f"{name} {twin}", domains=twin)
 	frappe.db.commit()
 	user = new_mailbox(dovecot)
 	deliver(
