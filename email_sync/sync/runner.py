@@ -18,9 +18,11 @@ from email_sync.sync.context import account_config, load_context, load_cursor, l
 from email_sync.sync.fetch_errors import with_fetch_errors
 from email_sync.sync import notify
 from email_sync.sync.issues import IssueRouter
+from email_sync.sync.tasks import enqueue_continuation
 from email_sync.sync.writer import Item, write_batch
 
 PROGRESS_EVENT = "email_sync_progress"
+DEFAULT_TIME_BUDGET = 120  # seconds a run may take before it yields to the other accounts' jobs
 
 
 def sync_account(account: str, trigger: str = "Scheduler") -> dict:
@@ -38,24 +40,34 @@ def _run(account_name: str, trigger: str) -> dict:
 	log = _start_log(account_name, trigger)
 	counts: Counter = Counter()
 	started = time.monotonic()
+	yielded = False
 	try:
 		config = account_config(account)
-		context = load_context(account, config)
 		settings = load_settings()
 		snippet_length = int(settings.snippet_length or 200)
-		router = IssueRouter(account, settings)
+		budget = float(settings.run_time_budget or DEFAULT_TIME_BUDGET)
+		context = router = None  # read on the first batch with mail: a run with nothing new reads neither
 		with provider_for(account, config) as provider:
 			for batch in provider.fetch(load_cursor(account)):
+				if batch.messages and context is None:
+					context, router = load_context(account, config), IssueRouter(account, settings)
 				counts["fetched"] += len(batch.messages)
-				plans = plan_messages(
-					((parse_message(m.raw), m.from_sent_folder) for m in batch.messages), context
-				)
-				plans = with_fetch_errors(batch.messages, plans)  # downloads the provider gave up on
+				plans = []
+				if batch.messages:
+					plans = plan_messages(
+						((parse_message(m.raw), m.from_sent_folder) for m in batch.messages), context
+					)
+					plans = with_fetch_errors(batch.messages, plans)  # downloads the provider gave up on
 				items = [Item(fetched, plan) for fetched, plan in zip(batch.messages, plans, strict=True)]
-				counts.update(write_batch(account_name, items, batch.cursor, snippet_length, then=router.route))
-				_learn_new_contacts(context.directory, plans)
+				then = router.route if router else None
+				counts.update(write_batch(account_name, items, batch.cursor, snippet_length, then=then))
+				if context:
+					_learn_new_contacts(context.directory, plans)
 				_publish_progress(account_name, counts, batch.remaining)
-		counts["issues_created"] = len(router.created)
+				if batch.remaining != 0 and time.monotonic() - started > budget:
+					yielded = True  # every batch so far is committed with its cursor: the next run goes on
+					break
+		counts["issues_created"] = len(router.created) if router else 0
 	except ProviderError as e:
 		frappe.db.rollback()
 		_record_failure(account_name, log, counts, e.code, e.message, e.fix, started)
@@ -72,7 +84,10 @@ def _run(account_name: str, trigger: str) -> dict:
 			started,
 		)
 	else:
-		_record_success(account_name, log, counts, started)
+		_record_success(account_name, log, counts, started, yielded)
+		if yielded:
+			# Queued behind every job waiting now, so one large mailbox never holds up the other accounts.
+			enqueue_continuation(account_name)
 		if counts[NEEDS_REVIEW]:
 			notify.notify(
 				notify.NEEDS_REVIEW,
@@ -135,9 +150,11 @@ def _log_counts(counts: Counter, started: float) -> dict:
 	}
 
 
-def _record_success(account: str, log: str, counts: Counter, started: float) -> None:
+def _record_success(account: str, log: str, counts: Counter, started: float, yielded: bool = False) -> None:
 	status = "Partial" if counts[ERROR] else "Success"
-	frappe.db.set_value("Email Sync Log", log, {"status": status, **_log_counts(counts, started)})
+	frappe.db.set_value(
+		"Email Sync Log", log, {"status": status, "yielded": int(yielded), **_log_counts(counts, started)}
+	)
 	values = {"last_success": now_datetime(), "last_sync": now_datetime(), "consecutive_failures": 0}
 	values["next_sync_after"] = None
 	if frappe.db.get_value("Email Sync Account", account, "status") == "Error":

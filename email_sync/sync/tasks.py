@@ -1,23 +1,48 @@
-"""The one place that enqueues sync jobs: one job id per account, so an account never syncs twice at once."""
+"""The one place that enqueues sync jobs: at most one queued or running job per account.
+
+An account has two job ids. A run that used up its time budget queues its continuation under the id it is
+not running as: a job id that is still running counts as queued, so the same id would be dropped.
+"""
 
 import frappe
+from frappe.utils.background_jobs import create_job_id, is_job_enqueued
 
-JOB_TIMEOUT = 60 * 60  # seconds; a first sync of a large mailbox is long, and each batch commits as it goes
+JOB_TIMEOUT = 60 * 60  # seconds; a run yields long before (its time budget) and each batch commits as it goes
 
 
 def job_id(account: str) -> str:
 	return f"email_sync::{account}"
 
 
+def continuation_id(account: str) -> str:
+	return f"email_sync::{account}::continued"
+
+
 def enqueue_sync(account: str, trigger: str = "Scheduler") -> str:
+	"""Queue a run of `account`, unless one is queued or running already (it will pick up the new mail)."""
+	if is_job_enqueued(continuation_id(account)):
+		return continuation_id(account)
+	_enqueue(account, trigger, job_id(account), after_commit=True)
+	return job_id(account)
+
+
+def enqueue_continuation(account: str) -> None:
+	"""From inside a run that yielded: the next run of the account, at the back of the queue."""
+	from rq import get_current_job
+
+	current = get_current_job()
+	running_as_main = current is not None and current.id == create_job_id(job_id(account))
+	_enqueue(account, "Continued", continuation_id(account) if running_as_main else job_id(account))
+
+
+def _enqueue(account: str, trigger: str, job: str, after_commit: bool = False) -> None:
 	frappe.enqueue(
 		"email_sync.sync.runner.sync_account",
 		queue="long",
 		timeout=JOB_TIMEOUT,
-		job_id=job_id(account),
+		job_id=job,
 		deduplicate=True,
-		enqueue_after_commit=True,
+		enqueue_after_commit=after_commit,
 		account=account,
 		trigger=trigger,
 	)
-	return job_id(account)
