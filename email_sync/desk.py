@@ -12,6 +12,7 @@ from frappe.utils import now_datetime
 from email_sync.engine.sanitize import safe_html_for_storage
 from email_sync.engine.schedule import health
 from email_sync.permissions import visible_accounts
+from email_sync.sync.attachments import download_url
 
 PARTIES = ("Customer", "Contact")
 
@@ -117,7 +118,7 @@ def attachment_rows(synced_emails: list[str]) -> dict[str, list[dict]]:
 	)
 	out: dict[str, list[dict]] = {}
 	for row in rows:
-		row.url = f"/api/method/email_sync.desk.attachment?name={row.name}" if row.file else None
+		row.url = download_url(row.name) if row.file else None
 		out.setdefault(row.pop("parent"), []).append(row)
 	return out
 
@@ -127,8 +128,9 @@ INLINE_BYTES = 5 * 1024 * 1024  # in the viewer at most; larger inline images st
 
 
 def inline_images(html: str, files: list[dict]) -> str:
-	"""cid: references shown in place: the stored image as a data: URI (the viewer is a sandboxed frame with
-	no cookies, so it cannot fetch the site's files; data: images are all its policy allows)."""
+	"""Inline images shown in place: the stored image as a data: URI (the viewer is a sandboxed frame with
+	no cookies, so it cannot fetch the site's files; data: images are all its policy allows). The stored HTML
+	refers to them by their download link (or, for mail filed before, by cid:)."""
 	import base64
 	from html import escape
 
@@ -136,13 +138,14 @@ def inline_images(html: str, files: list[dict]) -> str:
 	for row in files:
 		if not (row.content_id and row.file and row.content_type in INLINE_TYPES and row.size <= budget):
 			continue
-		reference = escape(f"cid:{row.content_id}", quote=True)
-		if reference not in html:
+		references = [f'"{row.url}"', f'"{escape(f"cid:{row.content_id}", quote=True)}"']
+		if not any(r in html for r in references):
 			continue
 		content = frappe.get_doc("File", row.file).get_content()
 		budget -= len(content)
-		data = f"data:{row.content_type};base64,{base64.b64encode(content).decode()}"
-		html = html.replace(f'"{reference}"', f'"{data}"')
+		data = f'"data:{row.content_type};base64,{base64.b64encode(content).decode()}"'
+		for reference in references:
+			html = html.replace(reference, data)
 	return html
 
 

@@ -95,6 +95,22 @@ def store(items, synced_name, new_communications: set[str], policy, mode: str, n
 	return rows
 
 
+def download_url(row: str) -> str:
+	return f"/api/method/email_sync.desk.attachment?name={row}"
+
+
+def link_inline_images(html: str, message: Message, synced_email: str) -> str:
+	"""`cid:` references in the stored HTML point at the attachment's download link, so the timeline shows
+	inline images to whoever may read the email (the viewer swaps them for data: URIs, see desk.py)."""
+	from html import escape
+
+	for index, attachment in enumerate(message.attachments, start=1):
+		if attachment.content_id and "cid:" in html:
+			reference = escape(f"cid:{attachment.content_id}", quote=True)
+			html = html.replace(f'"{reference}"', f'"{download_url(row_name(synced_email, index))}"')
+	return html
+
+
 def _files_on(communication: str) -> dict[str, str]:
 	return dict(
 		frappe.db.sql(

@@ -196,7 +196,7 @@ def _insert(account: str, items: list[Item], snippet_length: int) -> None:
 	insert_ignore(
 		"Communication",
 		COMMUNICATION_FIELDS,
-		[_communication_row(name, item, now, user) for name, item in communications.items()],
+		[_communication_row(name, item, now, user, account) for name, item in communications.items()],
 	)  # a Communication filed already from another mailbox stands
 	insert_ignore(
 		"Communication Link",
@@ -309,7 +309,7 @@ def _insert_contact(new) -> str:
 	return contact.name
 
 
-def _communication_row(name: str, item: Item, now, user: str) -> tuple:
+def _communication_row(name: str, item: Item, now, user: str, account: str) -> tuple:
 	message, plan = item.plan.message, item.plan
 	sender = message.sender
 	return (
@@ -324,7 +324,7 @@ def _communication_row(name: str, item: Item, now, user: str) -> tuple:
 		_cut(sender.name if sender else "", 140),
 		", ".join(a.email for a in message.to),
 		", ".join(a.email for a in message.cc),
-		_content(message),
+		attachments.link_inline_images(_content(message), message, synced_email_name(account, message.key)),
 		message.text,
 		_local_time(message.date or item.fetched.received_at) or now,
 		message.message_id or None,
