@@ -435,8 +435,9 @@ def certificate_credential(certificate_pem: str, private_key_pem: str) -> dict:
 	from cryptography import x509
 	from cryptography.hazmat.primitives import hashes
 
+	certificate_pem, private_key_pem = pem(certificate_pem), Secret(pem(private_key_pem))
 	try:
-		certificate = x509.load_pem_x509_certificate((certificate_pem or "").strip().encode())
+		certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
 	except ValueError:
 		raise AuthenticationFailed(
 			"The certificate for app access is not a PEM certificate (-----BEGIN CERTIFICATE-----).",
@@ -444,10 +445,21 @@ def certificate_credential(certificate_pem: str, private_key_pem: str) -> dict:
 			"Settings, and its private key in the key field.",
 		) from None
 	return {
-		"private_key": Secret(private_key_pem.strip()),
+		"private_key": private_key_pem,
 		"thumbprint": certificate.fingerprint(hashes.SHA1()).hex().upper(),  # noqa: S303 - Entra's key id
-		"public_certificate": certificate_pem.strip(),
+		"public_certificate": certificate_pem,
 	}
+
+
+def pem(text: str) -> str:
+	"""The first PEM block in `text`, with its line breaks restored: a key pasted into a password field (a
+	single-line input) arrives as one line, which no PEM reader accepts."""
+	match = re.search(r"(-----BEGIN ([A-Z0-9 ]+)-----)(.*?)(-----END \2-----)", text or "", re.DOTALL)
+	if not match:
+		return (text or "").strip()
+	body = re.sub(r"\s+", "", match.group(3))
+	lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+	return "\n".join([match.group(1), *lines, match.group(4)]) + "\n"
 
 
 def _checked(result: dict, doing: str) -> dict:

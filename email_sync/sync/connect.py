@@ -11,6 +11,7 @@ from frappe import _
 from frappe.utils import get_url, now_datetime
 
 from email_sync.providers import ProviderError
+from email_sync.sync.company import is_shared
 from email_sync.sync.context import account_config, endpoints, oauth_client, provider_for, store_tokens
 
 STATE_TTL = 600  # seconds
@@ -27,6 +28,11 @@ def _state_key(state: str) -> str:
 
 def authorization_url(account) -> str:
 	"""Where the browser goes to consent. Remembers the state for the callback."""
+	if is_shared(account):
+		frappe.throw(
+			_("A shared or delegated mailbox needs no sign-in: it is read with the app's own access. Set that up under "
+			"Company Mailboxes in Email Sync Settings, then click Test Connection and set the status to Active.")
+		)
 	client_id, _secret = oauth_client(account.provider)
 	if not client_id:
 		frappe.throw(

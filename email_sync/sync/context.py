@@ -8,6 +8,7 @@ import frappe
 
 from email_sync.engine import NEEDS_REVIEW, SKIPPED, BlacklistEntry, Context, Directory, Filter, RuleError, RuleSet
 from email_sync.providers import AccountConfig, OAuthTokens, ProviderError, get_provider
+from email_sync.sync.company import app_credentials, is_shared
 from email_sync.sync.directory import SiteSource
 
 
@@ -43,8 +44,8 @@ def oauth_client(provider: str) -> tuple[str, str]:
 
 
 def account_tokens(account) -> OAuthTokens | None:
-	if account.provider == "IMAP" and account.auth_type != "OAuth":
-		return None
+	if (account.provider == "IMAP" and account.auth_type != "OAuth") or is_shared(account):
+		return None  # shared or delegated mailboxes are read with the app's own access (company.py)
 	client_id, client_secret = oauth_client(account.provider)
 	return OAuthTokens(
 		client_id=client_id,
@@ -87,6 +88,7 @@ def account_config(account) -> AccountConfig:
 		timeout=float(account.connection_timeout or 30),
 		batch_size=int(account.batch_size or 200),
 		oauth=account_tokens(account),
+		app=app_credentials(account),
 		api_base=endpoints().get(f"{prefix}_api", "") if prefix else "",
 		auth_base=endpoints().get(f"{prefix}_auth", "") if prefix else "",
 		on_tokens_refreshed=lambda tokens: store_tokens(account.name, tokens),

@@ -106,13 +106,18 @@ def test_a_shared_mailbox_is_read_with_the_app_secret_end_to_end(shared):
 	assert again == [new]
 
 
-def test_a_certificate_works_instead_of_a_secret(shared, certificate):
+@pytest.mark.parametrize("pasted", ["as is", "on one line"])
+def test_a_certificate_works_instead_of_a_secret(shared, certificate, pasted):
+	"""A key pasted into a password field loses its line breaks: it still works."""
 	cert_pem, key_pem = certificate
+	if pasted == "on one line":
+		key_pem = key_pem.replace("\n", "")
 	shared.add_app_certificate(cert_pem.encode())
 	message = shared.add_message("inbox", NOW - dt.timedelta(hours=1))
 	config = app_config(shared, client_secret="", certificate=cert_pem, private_key=key_pem)
 	with provider(shared, config) as p:
 		assert [m.provider_id for b in p.fetch(None) for m in b.messages] == [message]
+	assert shared.token_requests[0]["grant_type"] == "client_credentials"
 
 
 def test_an_unregistered_certificate_is_refused_with_the_fix(shared, certificate):

@@ -12,7 +12,7 @@ frappe.ui.form.on("Email Sync Account", {
 	refresh(frm) {
 		if (frm.is_new()) return;
 		email_sync_account.show_connect_error(frm);
-		if (frm.doc.provider !== "IMAP") {
+		if (frm.doc.provider !== "IMAP" && frm.doc.mailbox_kind !== "Shared or delegated") {
 			const label = frm.doc.connected_on ? __("Reconnect") : __("Connect");
 			frm.add_custom_button(label, () => email_sync_account.connect(frm));
 		}
@@ -163,10 +163,14 @@ const email_sync_account = {
 		const d = frm.doc;
 		if (d.status !== "Draft") return;
 		const oauth = d.provider !== "IMAP";
+		const company = oauth && d.mailbox_kind === "Shared or delegated";
+		const sign_in = company
+			? [__("App access set up under Company Mailboxes in Email Sync Settings (Test Connection checks it)"), false]
+			: [oauth ? __("Connect (sign in with {0})", [d.provider === "Gmail" ? "Google" : "Microsoft"]) : __("IMAP host, username and password"),
+				oauth ? !!d.connected_on : !!(d.imap_host && d.username !== undefined)];
 		const steps = [
 			[__("Provider and address"), !!d.email_address],
-			[oauth ? __("Connect (sign in with {0})", [d.provider === "Gmail" ? "Google" : "Microsoft"]) : __("IMAP host, username and password"),
-				oauth ? !!d.connected_on : !!(d.imap_host && d.username !== undefined)],
+			sign_in,
 			[__("Folders picked from the live list (Test Connection)"), (d.folders || []).length > 0],
 			[__("Direction and frequency"), !!(d.direction && d.frequency)],
 			[__("Status Active, then Save"), false],
