@@ -2,7 +2,8 @@
 
 Guest endpoints, so each one authenticates what it receives before acting: Gmail's by the secret token in
 the push URL, Microsoft's by the clientState of the subscription. A push only enqueues a sync of the
-account; the sync reads from the stored cursor.
+account; the sync reads from the stored cursor. Microsoft's lifecycle notifications (its subscription needs
+reauthorizing, was removed, or notifications were missed) only enqueue the upkeep job of the account.
 """
 
 import json
@@ -11,7 +12,7 @@ import frappe
 from werkzeug.wrappers import Response
 
 from email_sync.providers import ProviderError
-from email_sync.sync.tasks import enqueue_sync
+from email_sync.sync.tasks import enqueue_push_upkeep, enqueue_sync
 
 
 @frappe.whitelist(allow_guest=True, methods=["POST"])
@@ -51,12 +52,54 @@ def microsoft(validationToken: str | None = None, **kwargs):  # noqa: N803 - Gra
 	from email_sync.providers.microsoft import parse_notifications
 
 	if validationToken is not None:  # the subscription handshake: echo the token as plain text within 10 seconds
-		token = str(validationToken)
-		if not token or len(token) > MAX_VALIDATION_TOKEN:
-			return Response("invalid validationToken", status=400, mimetype="text/plain")
-		response = Response(token, status=200, mimetype="text/plain")
-		response.headers["X-Content-Type-Options"] = "nosniff"
-		return response
+		return _validation_echo(validationToken)
+	batch = _graph_batch()
+	if isinstance(batch, Response):
+		return batch
+	for account, items, expected in batch:
+		try:
+			notifications = parse_notifications({"value": items}, expected)
+		except ProviderError:
+			continue  # a wrong clientState: not from our subscription
+		if notifications and account.status == "Active":
+			enqueue_sync(account.name, "Push")
+	frappe.db.commit()
+	# Accepted whatever it named: Graph retries anything else for hours, and the answer tells a prober nothing.
+	return Response(status=202)
+
+
+@frappe.whitelist(allow_guest=True, methods=["POST"])
+def microsoft_lifecycle(validationToken: str | None = None, **kwargs):  # noqa: N803 - Graph's parameter name
+	from email_sync.providers.microsoft import parse_lifecycle_notifications
+
+	if validationToken is not None:
+		return _validation_echo(validationToken)
+	batch = _graph_batch()
+	if isinstance(batch, Response):
+		return batch
+	for account, items, expected in batch:
+		try:
+			events = parse_lifecycle_notifications({"value": items}, expected)
+		except ProviderError:
+			continue
+		if account.status == "Active":
+			for event in sorted({e["event"] for e in events}):
+				enqueue_push_upkeep(account.name, event)
+	frappe.db.commit()
+	return Response(status=202)
+
+
+def _validation_echo(validation_token) -> Response:
+	token = str(validation_token)
+	if not token or len(token) > MAX_VALIDATION_TOKEN:
+		return Response("invalid validationToken", status=400, mimetype="text/plain")
+	response = Response(token, status=200, mimetype="text/plain")
+	response.headers["X-Content-Type-Options"] = "nosniff"
+	return response
+
+
+def _graph_batch():
+	"""[(account row, its notifications, its expected clientState)] for a Graph POST, or the refusal Response."""
 	body = _json_body()
 	if body is None:
 		return Response("request body too large", status=413)
@@ -73,18 +116,12 @@ def microsoft(validationToken: str | None = None, **kwargs):  # noqa: N803 - Gra
 		fields=["name", "status", "push_subscription_id"],
 		order_by=None,
 	)  # one indexed query whatever the body holds
+	out = []
 	for account in accounts:
 		doc = frappe.get_doc("Email Sync Account", account.name)
 		expected = doc.get_password("push_client_state", raise_exception=False) or ""
-		try:
-			notifications = parse_notifications({"value": by_subscription[account.push_subscription_id]}, expected)
-		except ProviderError:
-			continue  # a wrong clientState: not from our subscription
-		if notifications and account.status == "Active":
-			enqueue_sync(account.name, "Push")
-	frappe.db.commit()
-	# Accepted whatever it named: Graph retries anything else for hours, and the answer tells a prober nothing.
-	return Response(status=202)
+		out.append((account, by_subscription[account.push_subscription_id], expected))
+	return out
 
 
 def _json_body() -> dict | None:

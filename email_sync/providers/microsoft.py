@@ -716,9 +716,11 @@ class MicrosoftProvider(Provider):
 		client_state: str,
 		resource: str | None = None,
 		minutes: int = 4230,
+		lifecycle_url: str | None = None,
 	) -> dict:
-		"""Ask Graph to POST to `notification_url` when mail arrives. Graph first checks the URL answers
-		validation requests (see validation_response). Returns {"id", "expirationDateTime"}."""
+		"""Ask Graph to POST to `notification_url` when mail arrives, and lifecycle events (reauthorization
+		required, subscription removed, notifications missed) to `lifecycle_url`. Graph first checks that both
+		URLs answer validation requests (see validation_response). Returns {"id", "expirationDateTime"}."""
 		client_state = Secret(client_state)  # it authenticates notifications: never in a traceback
 		resource = resource or f"{self.root.lstrip('/')}/mailFolders('inbox')/messages"
 		body = {
@@ -728,6 +730,8 @@ class MicrosoftProvider(Provider):
 			"expirationDateTime": graph_time(_utcnow() + timedelta(minutes=minutes)),
 			"clientState": client_state,
 		}
+		if lifecycle_url:
+			body["lifecycleNotificationUrl"] = lifecycle_url
 		data = _json(self._request("POST", "/subscriptions", "creating a subscription", json=body))
 		return {"id": data["id"], "expirationDateTime": data.get("expirationDateTime")}
 
@@ -846,6 +850,34 @@ def parse_notifications(body: dict, expected_client_state: str) -> list[dict]:
 				"message_id": message_id,
 			}
 		)
+	return out
+
+
+LIFECYCLE_EVENTS = frozenset({"reauthorizationRequired", "subscriptionRemoved", "missed"})
+
+
+def parse_lifecycle_notifications(body: dict, expected_client_state: str) -> list[dict]:
+	"""The lifecycle events in a body posted to the lifecycleNotificationUrl: [{"subscription_id", "event"}].
+
+	reauthorizationRequired: renew the subscription (a PATCH reauthorizes it) or Graph stops sending;
+	subscriptionRemoved: create a new one; missed: some change notifications were lost, so sync. Every
+	clientState is checked as in parse_notifications (ProviderError "bad_client_state"); unknown events are
+	left out."""
+	if not isinstance(body, dict) or not isinstance(body.get("value"), list):
+		raise ProviderError("The notification is not a Microsoft Graph lifecycle notification.", code="bad_notification")
+	expected = (expected_client_state or "").encode()
+	out = []
+	for item in body["value"]:
+		if not isinstance(item, dict):
+			raise ProviderError("The notification is not a Microsoft Graph lifecycle notification.", code="bad_notification")
+		if not expected or not hmac.compare_digest(str(item.get("clientState") or "").encode(), expected):
+			raise ProviderError(
+				"A Microsoft Graph lifecycle notification carried the wrong clientState; it was ignored.",
+				code="bad_client_state",
+			)
+		event = str(item.get("lifecycleEvent") or "")
+		if event in LIFECYCLE_EVENTS:
+			out.append({"subscription_id": str(item.get("subscriptionId") or "")[:200], "event": event})
 	return out
 
 

@@ -3,6 +3,10 @@
 Push only says "something changed in this mailbox": the sync it triggers reads from the stored cursor, so a
 lost, repeated or forged-then-refused notification never loses or duplicates mail. Polling at the account's
 frequency stays on as the fallback.
+
+Graph subscriptions also get lifecycle notifications (push.microsoft_lifecycle, then handle_lifecycle in a
+job): reauthorizationRequired renews the subscription, subscriptionRemoved creates a new one, missed syncs.
+A subscription that cannot be renewed is deleted before a new one is made, so two never send at once.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from frappe.utils.data import convert_utc_to_system_timezone
 
 from email_sync.providers import ProviderError
 from email_sync.sync.context import provider_for
+from email_sync.sync.tasks import enqueue_sync
 
 RENEW_BEFORE = timedelta(hours=24)
 GRAPH_MINUTES = 4230  # Graph's maximum lifetime for message subscriptions (a little under three days)
@@ -25,6 +30,10 @@ def push_url(provider: str) -> str:
 		token = frappe.get_single("Email Sync Settings").get_password("push_token", raise_exception=False)
 		return get_url(f"/api/method/email_sync.push.gmail?token={token}")
 	return get_url("/api/method/email_sync.push.microsoft")
+
+
+def lifecycle_url() -> str:
+	return get_url("/api/method/email_sync.push.microsoft_lifecycle")
 
 
 def wants_push(account) -> bool:
@@ -66,11 +75,38 @@ def _graph_subscription(account, provider) -> dict:
 			result = provider.renew_subscription(account.push_subscription_id, GRAPH_MINUTES)
 			return {"push_expires_on": _local(_parse(result["expirationDateTime"]))}
 		except ProviderError:
-			pass  # gone at Microsoft: make a new one
+			# Gone, or refused: one that still exists would go on sending next to the new one.
+			_delete_quietly(provider, account.push_subscription_id)
 	client_state = frappe.generate_hash(length=32)
-	result = provider.create_subscription(push_url("Microsoft"), client_state, minutes=GRAPH_MINUTES)
+	result = provider.create_subscription(
+		push_url("Microsoft"), client_state, minutes=GRAPH_MINUTES, lifecycle_url=lifecycle_url()
+	)
 	set_encrypted_password("Email Sync Account", account.name, client_state, "push_client_state")
 	return {"push_subscription_id": result["id"], "push_expires_on": _local(_parse(result["expirationDateTime"]))}
+
+
+def _delete_quietly(provider, subscription_id: str) -> None:
+	try:
+		provider.delete_subscription(subscription_id)
+	except ProviderError:
+		pass  # it lapses within three days anyway
+
+
+def handle_lifecycle(account: str, lifecycle_event: str) -> None:
+	"""A job: act on a Graph lifecycle event of the account's subscription (see the module docstring)."""
+	event = lifecycle_event
+	if event == "missed":
+		enqueue_sync(account, "Push")  # the cursor holds what the lost notifications were about
+		frappe.db.commit()
+		return
+	if event == "subscriptionRemoved":
+		frappe.db.set_value(
+			"Email Sync Account", account, {"push_subscription_id": None, "push_expires_on": None}, update_modified=False
+		)
+	doc = frappe.get_doc("Email Sync Account", account)
+	if wants_push(doc):
+		start_or_renew(doc)  # renewing reauthorizes; without an id it subscribes anew
+	frappe.db.commit()
 
 
 def stop(account) -> None:

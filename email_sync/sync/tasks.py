@@ -35,6 +35,20 @@ def enqueue_continuation(account: str) -> None:
 	_enqueue(account, "Continued", continuation_id(account) if running_as_main else job_id(account))
 
 
+def enqueue_push_upkeep(account: str, event: str) -> None:
+	"""Act on a Graph lifecycle event of the account's push subscription (realtime.handle_lifecycle) in a job,
+	so that the guest endpoint answers Graph at once."""
+	frappe.enqueue(
+		"email_sync.sync.realtime.handle_lifecycle",
+		queue="short",
+		job_id=f"email_sync::push::{account}::{event}",
+		deduplicate=True,
+		enqueue_after_commit=True,
+		account=account,
+		lifecycle_event=event,  # not `event`: frappe.enqueue takes that one for itself
+	)
+
+
 def _enqueue(account: str, trigger: str, job: str, after_commit: bool = False) -> None:
 	frappe.enqueue(
 		"email_sync.sync.runner.sync_account",

@@ -194,6 +194,8 @@ class Subscription:
 	notification_url: str
 	client_state: str
 	expiration: str
+	lifecycle_url: str = ""  # where lifecycle notifications go (reauthorizationRequired, removed, missed)
+	needs_reauthorization: bool = False  # until renewed, no change notification is sent
 
 
 class GraphError(Exception):
@@ -462,9 +464,34 @@ class GraphEmulator:
 
 	# -- notifications ---------------------------------------------------------------------------------------
 
+	def lifecycle(self, subscription_id: str, event: str, client_state: str | None = None) -> int:
+		"""POST a lifecycle notification to the subscription's lifecycleNotificationUrl, as Graph does: for
+		reauthorizationRequired the subscription sends nothing until it is renewed; subscriptionRemoved
+		deletes it; missed says some change notifications were lost. Returns the receiver's HTTP status."""
+		with self.lock:
+			sub = self.subscriptions[subscription_id]
+			if event == "reauthorizationRequired":
+				sub.needs_reauthorization = True
+			if event == "subscriptionRemoved":
+				del self.subscriptions[subscription_id]
+		body = {
+			"value": [
+				{
+					"subscriptionId": sub.id,
+					"subscriptionExpirationDateTime": sub.expiration,
+					"tenantId": self.tenant_id,
+					"clientState": sub.client_state if client_state is None else client_state,
+					"lifecycleEvent": event,
+				}
+			]
+		}
+		return _post_json(sub.lifecycle_url, body)
+
 	def notify(self, subscription_id: str, message_id: str, client_state: str | None = None) -> int:
 		"""POST a 'created' change notification, as Graph does; returns the receiver's HTTP status."""
 		sub = self.subscriptions[subscription_id]
+		if sub.needs_reauthorization:
+			return 0  # Graph holds notifications back until the subscription is reauthorized
 		resource = f"Users/{self.user_id}/Messages/{message_id}"
 		body = {
 			"value": [
@@ -897,7 +924,7 @@ class GraphEmulator:
 			if method == "PATCH":
 				expiration = json.loads(body or b"{}").get("expirationDateTime")
 				self._check_expiration(expiration)
-				sub.expiration = expiration
+				sub.expiration, sub.needs_reauthorization = expiration, False  # renewing reauthorizes
 			return _json_response(200, self._subscription_json(sub))
 		raise GraphError(400, "BadRequest", f"Resource not found for the segment in {method} {path}.")
 
@@ -1071,6 +1098,8 @@ class GraphEmulator:
 			self.lock.release()  # the receiver may call back into us; don't hold the lock over HTTP
 			try:
 				self._validate_notification_url(data["notificationUrl"])
+				if data.get("lifecycleNotificationUrl"):  # Graph validates both endpoints
+					self._validate_notification_url(data["lifecycleNotificationUrl"])
 			finally:
 				self.lock.acquire()
 		sub = Subscription(
@@ -1080,6 +1109,7 @@ class GraphEmulator:
 			data["notificationUrl"],
 			data.get("clientState", ""),
 			data["expirationDateTime"],
+			data.get("lifecycleNotificationUrl", ""),
 		)
 		self.subscriptions[sub.id] = sub
 		return _json_response(201, self._subscription_json(sub))
@@ -1201,6 +1231,15 @@ class _Handler(BaseHTTPRequestHandler):
 
 	def log_message(self, *args):
 		pass
+
+
+def _post_json(url: str, body: dict) -> int:
+	request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"}, method="POST")
+	try:
+		with urllib.request.urlopen(request, timeout=5) as response:
+			return response.status
+	except urllib.error.HTTPError as e:
+		return e.code
 
 
 def _json_response(status: int, data: dict, headers: dict | None = None):

@@ -686,6 +686,37 @@ def test_subscription_lifecycle_and_notifications(graph, make_provider, webhook)
 	assert e.value.code == "subscription_missing"
 
 
+def test_lifecycle_notifications_reach_their_own_url(graph, make_provider, webhook):
+	"""Graph validates the lifecycle URL too; reauthorizationRequired holds notifications back until the
+	subscription is renewed; subscriptionRemoved deletes it."""
+	from email_sync.providers.microsoft import parse_lifecycle_notifications
+
+	provider = make_provider()
+	created = provider.create_subscription(webhook.url, "state-s3cret", lifecycle_url=webhook.url + "?lifecycle=1")
+	assert graph.subscriptions[created["id"]].lifecycle_url.endswith("?lifecycle=1")
+	assert sum("validationToken" in query for query, _ in webhook.received) == 2
+
+	assert graph.lifecycle(created["id"], "reauthorizationRequired") == 202
+	assert parse_lifecycle_notifications(webhook.notifications[-1], "state-s3cret") == [
+		{"subscription_id": created["id"], "event": "reauthorizationRequired"}
+	]
+	message = graph.add_message("inbox", days_ago(0))
+	assert graph.notify(created["id"], message) == 0  # held back
+	provider.renew_subscription(created["id"])
+	assert graph.notify(created["id"], message) == 202
+
+	graph.lifecycle(created["id"], "missed")
+	assert parse_lifecycle_notifications(webhook.notifications[-1], "state-s3cret")[0]["event"] == "missed"
+	graph.lifecycle(created["id"], "subscriptionRemoved", client_state="forged")
+	with pytest.raises(ProviderError) as e:
+		parse_lifecycle_notifications(webhook.notifications[-1], "state-s3cret")
+	assert e.value.code == "bad_client_state"
+	assert created["id"] not in graph.subscriptions
+	with pytest.raises(ProviderError):
+		parse_lifecycle_notifications({"value": "x"}, "state")
+	assert parse_lifecycle_notifications({"value": [{"clientState": "s", "lifecycleEvent": "other"}]}, "s") == []
+
+
 def test_subscription_needs_an_endpoint_that_answers_validation(graph, make_provider):
 	receiver = WebhookReceiver(lambda query, body: (200, "not the token"))
 	try:

@@ -152,3 +152,44 @@ def test_a_workspace_mailbox_is_synced_by_domain_wide_delegation(gmail):
 	assert synced(account)[0].subject == "Invoice question"
 	assert gmail.jwt_grants and gmail.jwt_grants[0]["sub"] == gmail.address
 	assert not frappe.db.get_value("Email Sync Account", account, "connected_on")  # nobody signed in
+
+
+def test_graph_lifecycle_notifications_keep_push_going(web, graph):
+	"""reauthorizationRequired renews the subscription, subscriptionRemoved replaces it, missed queues a sync;
+	each through the guest endpoint and a job, and only with the subscription's clientState."""
+	from factories import run_worker_burst
+	from frappe.utils.background_jobs import get_job
+
+	from email_sync.sync import realtime
+	from email_sync.sync.tasks import job_id
+
+	set_settings(
+		microsoft_client_id=graph.client_id, microsoft_client_secret=graph.client_secret,
+		microsoft_tenant_id=graph.tenant_id, microsoft_app_credential="Client secret", microsoft_push=1,
+	)  # fmt: skip
+	account = company_account("Microsoft", graph.address)
+	frappe.db.set_value("Email Sync Account", account, "frequency", "Real-time")
+	frappe.db.commit()
+	realtime.start_or_renew(frappe.get_doc("Email Sync Account", account))
+	frappe.db.commit()
+	first = frappe.db.get_value("Email Sync Account", account, "push_subscription_id")
+	assert graph.subscriptions[first].lifecycle_url.endswith("/api/method/email_sync.push.microsoft_lifecycle")
+
+	assert graph.lifecycle(first, "reauthorizationRequired", client_state="forged") == 202
+	run_worker_burst("short")
+	assert graph.subscriptions[first].needs_reauthorization  # a forged event changes nothing
+	assert graph.lifecycle(first, "reauthorizationRequired") == 202
+	run_worker_burst("short")
+	assert not graph.subscriptions[first].needs_reauthorization  # renewed, so reauthorized
+
+	assert graph.lifecycle(first, "subscriptionRemoved") == 202
+	run_worker_burst("short")
+	frappe.db.rollback()
+	second = frappe.db.get_value("Email Sync Account", account, "push_subscription_id")
+	assert second and second != first and second in graph.subscriptions
+
+	assert get_job(job_id(account)) is None
+	assert graph.lifecycle(second, "missed") == 202
+	run_worker_burst("short")
+	assert get_job(job_id(account)) is not None
+	run_worker_burst("long")  # leave no job behind for other tests
