@@ -34,6 +34,9 @@ scheduler_events = {
 	"daily": ["email_sync.sync.housekeeping.delete_old_logs"],
 }
 
+# Pub/Sub's OIDC token for the Gmail push endpoint is set aside before Frappe takes it for its own OAuth.
+before_request = ["email_sync.push.set_aside_push_authorization"]
+
 # A Synced Email keeps pointing at what it filed; deleting that Communication or Issue must not be blocked.
 ignore_links_on_delete = ["Synced Email"]
 

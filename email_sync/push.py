@@ -1,7 +1,8 @@
 """Push endpoints for Gmail (Pub/Sub push) and Microsoft Graph (change notifications).
 
 Guest endpoints, so each one authenticates what it receives before acting: Gmail's by the secret token in
-the push URL, Microsoft's by the clientState of the subscription. A push only enqueues a sync of the
+the push URL (and, when an audience is set, by the OIDC token Pub/Sub signs for it), Microsoft's by the
+clientState of the subscription. A push only enqueues a sync of the
 account; the sync reads from the stored cursor. Microsoft's lifecycle notifications (its subscription needs
 reauthorizing, was removed, or notifications were missed) only enqueue the upkeep job of the account.
 """
@@ -17,13 +18,24 @@ from email_sync.sync.tasks import enqueue_push_upkeep, enqueue_sync
 
 @frappe.whitelist(allow_guest=True, methods=["POST"])
 def gmail(**kwargs):
-	from email_sync.providers.gmail import parse_push, verify_push_token
+	from email_sync.providers.gmail import parse_push, verify_push_jwt, verify_push_token
+	from email_sync.sync.context import endpoints
 
 	# Read from the URL itself: for a JSON body Frappe's form_dict holds only the body.
 	token = frappe.request.args.get("token") or ""
-	expected = frappe.get_single("Email Sync Settings").get_password("push_token", raise_exception=False)
-	if not verify_push_token(expected or "", token):
+	settings = frappe.get_single("Email Sync Settings")
+	if not verify_push_token(settings.get_password("push_token", raise_exception=False) or "", token):
 		return Response("unknown push token", status=403)
+	if settings.google_push_audience:  # authenticated push: Google's OIDC token must come with it
+		try:
+			verify_push_jwt(
+				getattr(frappe.local, "email_sync_push_authorization", ""),
+				settings.google_push_audience,
+				settings.google_push_service_account or "",
+				endpoints().get("google_certs", ""),
+			)
+		except ProviderError:
+			return Response("push not authenticated", status=403)
 	body = _json_body()
 	if body is None:
 		return Response("request body too large", status=413)
@@ -38,6 +50,18 @@ def gmail(**kwargs):
 		enqueue_sync(account, "Push")
 		frappe.db.commit()
 	return Response(status=204)  # acknowledged either way, or Pub/Sub retries an unknown mailbox for days
+
+
+GMAIL_PUSH_PATH = "/api/method/email_sync.push.gmail"
+
+
+def set_aside_push_authorization():
+	"""before_request: Pub/Sub sends its OIDC token as "Authorization: Bearer ...", which Frappe would take for
+	one of its own OAuth tokens and answer 401 before the endpoint runs. For the Gmail push endpoint alone, the
+	header is moved aside (frappe.local) for the endpoint to verify itself."""
+	request = getattr(frappe.local, "request", None)
+	if request is not None and request.path == GMAIL_PUSH_PATH and "HTTP_AUTHORIZATION" in request.environ:
+		frappe.local.email_sync_push_authorization = request.environ.pop("HTTP_AUTHORIZATION")
 
 
 # Guest endpoints read bounded input: a push body is small (a notification is well under 1 KB), so anything

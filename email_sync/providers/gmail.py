@@ -118,6 +118,7 @@ __all__ = [
 	"authorization_url",
 	"exchange_code",
 	"parse_push",
+	"verify_push_jwt",
 	"verify_push_token",
 ]
 
@@ -921,6 +922,57 @@ def parse_push(envelope: dict) -> dict:
 		"message_id": str(message.get("messageId") or message.get("message_id") or ""),
 		"subscription": str(envelope.get("subscription") or ""),
 	}
+
+
+def verify_push_jwt(authorization: str, audience: str, service_account: str = "", certs_url: str = "") -> dict:
+	"""Check the OIDC token Pub/Sub sends with an authenticated push ("Authorization: Bearer <JWT>"): signed by
+	Google, unexpired, for `audience`, and naming `service_account` (the push subscription's service account)
+	with a verified email. Returns its claims; raises ProviderError(code="bad_push_token") otherwise.
+
+	`certs_url` replaces the address of Google's signing certificates (tests: the emulator's)."""
+	import requests as http
+	from google.auth.transport.requests import Request
+	from google.oauth2 import id_token
+
+	def bad(why: str) -> ProviderError:
+		return ProviderError(
+			f"A Gmail push was refused: {why}.",
+			code="bad_push_token",
+			fix="Check the push subscription's authentication in Google Cloud (Pub/Sub > Subscriptions > Edit > "
+			"Enable authentication) against the audience and service account in Email Sync Settings.",
+		)
+
+	scheme, _, token = (authorization or "").partition(" ")
+	if scheme.lower() != "bearer" or not token.strip():
+		raise bad("it carried no OIDC token")
+	session = http.Session()
+	request = Request(session=session)
+	if certs_url:
+		request = _RedirectedRequest(request, {GOOGLE_CERTS_URL: certs_url})
+	try:
+		claims = id_token.verify_oauth2_token(token.strip(), request, audience=audience)
+	except (ValueError, auth_exceptions.GoogleAuthError) as e:  # bad signature, audience, issuer, expiry
+		raise bad(f"its OIDC token is not valid ({_first_line(e)})") from None
+	finally:
+		session.close()
+	email = str(claims.get("email") or "").lower()
+	if service_account and (email != service_account.strip().lower() or not claims.get("email_verified")):
+		raise bad(f"its OIDC token names {email or 'no service account'}, not {service_account}")
+	return claims
+
+
+GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
+
+
+class _RedirectedRequest:
+	"""A google-auth transport request that fetches some URLs from elsewhere (tests: Google's certificates
+	from the emulator), so that verify_oauth2_token, with its issuer checks, is what runs everywhere."""
+
+	def __init__(self, inner, redirects: dict):
+		self.inner, self.redirects = inner, redirects
+
+	def __call__(self, url, *args, **kwargs):
+		return self.inner(self.redirects.get(url, url), *args, **kwargs)
 
 
 def verify_push_token(expected: str, given: str) -> bool:

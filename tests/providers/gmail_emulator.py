@@ -8,7 +8,8 @@ when `client_options={"api_endpoint": emulator.url}`:
     GET  /gmail/v1/users/me/history              POST /gmail/v1/users/me/watch     POST /gmail/v1/users/me/stop
     POST /batch/gmail/v1 and /batch              (multipart/mixed of application/http parts, answered in kind)
 
-plus Google's OAuth endpoints: GET /o/oauth2/v2/auth (the consent page: redirects at once with a code),
+plus Google's OAuth endpoints: GET /oauth2/v1/certs (the certificates Google signs ID tokens with, as
+for the OIDC token Pub/Sub sends with each push: `push_jwt()`), GET /o/oauth2/v2/auth (the consent page: redirects at once with a code),
 POST /token (authorization_code, refresh_token, and the JWT-bearer grant of a service account acting as a
 Workspace user by domain-wide delegation: `add_service_account()`, `delegate()`) and POST /revoke.
 
@@ -296,6 +297,55 @@ class GmailEmulator:
 			"token_uri": "https://oauth2.googleapis.com/token",
 		}
 
+	def push_jwt(self, audience: str, email: str, *, lifetime: int = 3600, issuer: str = "https://accounts.google.com",
+		signed_by_google: bool = True) -> str:
+		"""The OIDC ID token Pub/Sub puts in a push's Authorization header: signed by Google (the key behind
+		/oauth2/v1/certs), for `audience`, naming the push subscription's service account `email`."""
+		from cryptography.hazmat.primitives import hashes
+		from cryptography.hazmat.primitives.asymmetric import padding
+
+		key_id, key = self._signing_key()
+		if not signed_by_google:
+			from cryptography.hazmat.primitives.asymmetric import rsa
+
+			key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+		now = int(time.time())
+		claims = {"iss": issuer, "aud": audience, "azp": "1" * 21, "email": email, "email_verified": True,
+			"sub": "1" * 21, "iat": now, "exp": now + lifetime}  # fmt: skip
+
+		def b64(data: bytes) -> str:
+			return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+		head = b64(json.dumps({"alg": "RS256", "kid": key_id, "typ": "JWT"}).encode())
+		body = b64(json.dumps(claims).encode())
+		signature = key.sign(f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
+		return f"{head}.{body}.{b64(signature)}"
+
+	def _signing_key(self):
+		"""Google's ID-token signing key and its self-signed certificate, made once."""
+		if getattr(self, "_google_key", None) is None:
+			import datetime as dt
+
+			from cryptography import x509
+			from cryptography.hazmat.primitives import hashes, serialization
+			from cryptography.hazmat.primitives.asymmetric import rsa
+			from cryptography.x509.oid import NameOID
+
+			key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+			name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "federated-signon.system.gserviceaccount.com")])
+			now = dt.datetime.now(dt.timezone.utc)
+			cert = (
+				x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+				.serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+				.not_valid_after(now + dt.timedelta(days=14)).sign(key, hashes.SHA256())
+			)  # fmt: skip
+			self._google_key = (secrets.token_hex(20), key, cert.public_bytes(serialization.Encoding.PEM).decode())
+		return self._google_key[0], self._google_key[1]
+
+	@property
+	def certs_url(self) -> str:
+		return f"{self.base}/oauth2/v1/certs"
+
 	def delegate(self, client_id: str, scopes=(GMAIL_READONLY,)) -> None:
 		"""The Workspace admin allows the service account's client id these scopes (domain-wide delegation)."""
 		with self.lock:
@@ -461,6 +511,9 @@ class GmailEmulator:
 			return self._revoke(query, headers, body)
 		if path == "/o/oauth2/v2/auth" and method == "GET":
 			return self._consent(query)
+		if path == "/oauth2/v1/certs" and method == "GET":
+			key_id, _ = self._signing_key()
+			return _json(200, {key_id: self._google_key[2]})
 		if path in ("/batch/gmail/v1", "/batch") and method == "POST":
 			return self._batch(headers, body)
 		match = _API.match(path)

@@ -703,6 +703,39 @@ def test_parse_push_rejects_malformed_envelopes(bad):
 	assert caught.value.code == "bad_push"
 
 
+AUDIENCE = "https://erp.example.com/api/method/email_sync.push.gmail"
+PUSHER = "gmail-push@acme-project.iam.gserviceaccount.com"
+
+
+def test_verify_push_jwt_accepts_the_pubsub_oidc_token(gmail):
+	from email_sync.providers.gmail import verify_push_jwt
+
+	claims = verify_push_jwt(f"Bearer {gmail.push_jwt(AUDIENCE, PUSHER)}", AUDIENCE, PUSHER, gmail.certs_url)
+	assert claims["email"] == PUSHER and claims["aud"] == AUDIENCE
+
+
+@pytest.mark.parametrize(
+	("header", "why"),
+	[
+		(lambda g: "", "no OIDC token"),
+		(lambda g: "Basic abc", "no OIDC token"),
+		(lambda g: "Bearer " + g.push_jwt("https://elsewhere.example/push", PUSHER), "not valid"),
+		(lambda g: "Bearer " + g.push_jwt(AUDIENCE, "someone@evil.example"), "not " + PUSHER),
+		(lambda g: "Bearer " + g.push_jwt(AUDIENCE, PUSHER, lifetime=-600), "not valid"),
+		(lambda g: "Bearer " + g.push_jwt(AUDIENCE, PUSHER, issuer="https://evil.example"), "not valid"),
+		(lambda g: "Bearer " + g.push_jwt(AUDIENCE, PUSHER, signed_by_google=False), "not valid"),
+		(lambda g: "Bearer not.a.jwt", "not valid"),
+	],
+	ids=["missing", "not bearer", "audience", "service account", "expired", "issuer", "signature", "garbage"],
+)
+def test_verify_push_jwt_refuses_anything_else(gmail, header, why):
+	from email_sync.providers.gmail import verify_push_jwt
+
+	with pytest.raises(ProviderError) as caught:
+		verify_push_jwt(header(gmail), AUDIENCE, PUSHER, gmail.certs_url)
+	assert caught.value.code == "bad_push_token" and why in caught.value.message
+
+
 def test_verify_push_token():
 	assert verify_push_token("s3cret-token", "s3cret-token")
 	assert not verify_push_token("s3cret-token", "s3cret-tokeN")

@@ -31,7 +31,10 @@ def set_settings(**values):
 def gmail():
 	emulator = GmailEmulator(address=f"{unique('gm')}@workspace.example").start()
 	set_settings(google_client_id=emulator.client_id, google_client_secret=emulator.client_secret)
-	set_site_config("email_sync_endpoints", {"google_auth": emulator.base, "google_api": emulator.url})
+	set_site_config(
+		"email_sync_endpoints",
+		{"google_auth": emulator.base, "google_api": emulator.url, "google_certs": emulator.certs_url},
+	)
 	frappe.db.commit()
 	yield emulator
 	set_site_config("email_sync_endpoints", None)
@@ -193,3 +196,36 @@ def test_graph_lifecycle_notifications_keep_push_going(web, graph):
 	run_worker_burst("short")
 	assert get_job(job_id(account)) is not None
 	run_worker_burst("long")  # leave no job behind for other tests
+
+
+def test_an_authenticated_gmail_push_needs_the_google_oidc_token(web, gmail):
+	"""With a push audience set, a push must also carry Pub/Sub's OIDC token for it, from the right account."""
+	import base64
+	import json
+
+	import requests
+	from frappe.utils.background_jobs import get_job
+
+	from email_sync.sync.tasks import job_id
+
+	pusher = "gmail-push@acme-project.iam.gserviceaccount.com"
+	push = f"{web}/api/method/email_sync.push.gmail"
+	set_settings(google_push_audience=push, google_push_service_account=pusher)
+	try:
+		account = gmail_account(gmail)
+		token = frappe.get_single("Email Sync Settings").get_password("push_token")
+		data = base64.b64encode(json.dumps({"emailAddress": gmail.address, "historyId": 7}).encode()).decode()
+		envelope = {"message": {"data": data, "messageId": "1"}, "subscription": "projects/p/subscriptions/s"}
+
+		def post(authorization=None):
+			headers = {"Authorization": authorization} if authorization else {}
+			return requests.post(push, params={"token": token}, json=envelope, headers=headers).status_code
+
+		assert post() == 403
+		assert post("Bearer " + gmail.push_jwt(push, "someone@evil.example")) == 403
+		assert post("Bearer " + gmail.push_jwt("https://elsewhere.example", pusher)) == 403
+		assert get_job(job_id(account)) is None
+		assert post("Bearer " + gmail.push_jwt(push, pusher)) == 204
+		assert get_job(job_id(account)) is not None
+	finally:
+		set_settings(google_push_audience="", google_push_service_account="")
