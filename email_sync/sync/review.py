@@ -31,6 +31,7 @@ def assign_to_customer(names: list[str], customer: str, contact: str | None = No
 		_learn(person, address, customer)
 		plan = _file(row, [person], [customer], _("Assigned to Customer {0} by {1}.").format(customer, frappe.session.user))
 		_route_issue(row, plan, force=False)
+		settle_copies(row)
 		filed.append(row.name)
 	frappe.db.commit()
 	return filed
@@ -73,6 +74,7 @@ def create_issues(names: list[str]) -> list[str]:
 		if row.status != "Filed":
 			plan = _file(row, contacts, customers, _("Filed for an Issue by {0}.").format(frappe.session.user))
 		issue = _route_issue(row, plan, force=True)
+		settle_copies(row)
 		issues.append(issue)
 	frappe.db.commit()
 	return issues
@@ -91,12 +93,6 @@ def ignore_senders(names: list[str]) -> list[str]:
 					"reason": _("Ignored from Needs Review by {0}").format(frappe.session.user),
 				}
 			).insert()
-		if row.communication and not frappe.db.exists("Communication Link", {"parent": row.communication}):
-			# Only the unlinked Communication the sync made for this review (no timeline, no other mailbox):
-			# not a user-chosen record, and the user was checked for write on its Synced Email above.
-			if not frappe.db.exists("Synced Email", {"communication": row.communication, "name": ("!=", row.name)}):
-				if not frappe.db.get_value("Communication", row.communication, "reference_name"):
-					frappe.delete_doc("Communication", row.communication, ignore_permissions=True, force=True)
 		frappe.db.set_value(
 			"Synced Email",
 			row.name,
@@ -107,9 +103,36 @@ def ignore_senders(names: list[str]) -> list[str]:
 				"communication": None,
 			},
 		)
+		settle_copies(row)
+		if row.communication and not frappe.db.exists("Communication Link", {"parent": row.communication}):
+			# Only the unlinked Communication the sync made for this review (no timeline, no other mailbox):
+			# not a user-chosen record, and the user was checked for write on its Synced Email above.
+			if not frappe.db.exists("Synced Email", {"communication": row.communication}):
+				if not frappe.db.get_value("Communication", row.communication, "reference_name"):
+					frappe.delete_doc("Communication", row.communication, ignore_permissions=True, force=True)
 		ignored.append(row.name)
 	frappe.db.commit()
 	return ignored
+
+
+SETTLED_FIELDS = ("status", "decision_rule", "reason", "confidence", "matched_contacts", "matched_customers", "issue")
+
+
+def settle_copies(row) -> None:
+	"""The same email in other mailboxes, waiting for review too, takes the decision made on this one, so
+	Needs Review lists it no more (it is one email, shown once there)."""
+	if not row.email_key:
+		return
+	decided = frappe.db.get_value("Synced Email", row.name, [*SETTLED_FIELDS, "communication"], as_dict=True)
+	values = {f: decided[f] for f in SETTLED_FIELDS}
+	if not decided.communication:  # ignored: the copies let go of the Communication too
+		values["communication"] = None
+	for name in frappe.get_all(
+		"Synced Email",
+		filters={"email_key": row.email_key, "status": "Needs Review", "name": ("!=", row.name)},
+		pluck="name",
+	):
+		frappe.db.set_value("Synced Email", name, values)
 
 
 def require(doctype: str, name: str, ptype: str) -> None:

@@ -36,12 +36,16 @@ window.email_sync = window.email_sync || {};
 			this.filter = "";
 			this.pinned = new Set(); // accounts the user synced from here stay on screen whatever their rank
 			this.subscribed = new Set();
-			page.set_primary_action(__("Sync All"), () => this.sync_all(), "refresh");
-			page.add_inner_button(__("Settings"), () => frappe.set_route("Form", "Email Sync Settings"));
-			page.add_inner_button(__("New Account"), () => frappe.new_doc("Email Sync Account"));
+			// Reviewers (Email Sync Reviewer) triage Needs Review here; running and setting up sync is for admins.
+			if (frappe.user.has_role("System Manager")) {
+				page.set_primary_action(__("Sync All"), () => this.sync_all(), "refresh");
+				page.add_inner_button(__("Settings"), () => frappe.set_route("Form", "Email Sync Settings"));
+				page.add_inner_button(__("New Account"), () => frappe.new_doc("Email Sync Account"));
+			}
 			page.add_inner_button(__("Response Times"), () => frappe.set_route("query-report", "Email Response Times"));
 			this.$body = $(`<div class="email-sync-page">
 				<style>.email-sync-page .es-subject:hover { text-decoration: underline; }</style>
+				<div class="es-review frappe-card" style="padding:14px; margin-bottom:20px"></div>
 				<div class="es-accounts-head" style="display:flex; align-items:center; gap:12px; margin-bottom:10px; min-height:28px">
 					<h5 style="margin:0">${__("Accounts")}</h5>
 					<span class="es-accounts-summary small text-muted"></span>
@@ -50,7 +54,6 @@ window.email_sync = window.email_sync || {};
 				</div>
 				<div class="es-accounts" style="display:grid; grid-template-columns:repeat(auto-fill, minmax(280px, 1fr)); gap:12px"></div>
 				<div class="es-accounts-more" style="margin:8px 0 20px"></div>
-				<div class="es-review frappe-card" style="padding:14px; margin-bottom:20px"></div>
 				<div class="es-recent frappe-card" style="padding:14px; margin-bottom:20px"></div>
 				<div class="es-log frappe-card" style="padding:14px"></div>
 			</div>`).appendTo(page.main);
@@ -148,10 +151,10 @@ window.email_sync = window.email_sync || {};
 				<div class="small es-health" style="color:${color}; ${CLAMP(2)}" title="${esc(a.health_reason)}">${esc(a.health_reason)}</div>
 				${a.health_fix ? `<div class="small text-muted" style="${CLAMP(2)}" title="${esc(a.health_fix)}">${esc(a.health_fix)}</div>` : ""}
 				<div class="es-progress small text-muted"></div>
-				<div style="margin-top:auto; padding-top:6px; display:flex; gap:6px">
+				${frappe.user.has_role("System Manager") ? `<div style="margin-top:auto; padding-top:6px; display:flex; gap:6px">
 					<button class="btn btn-xs btn-default es-sync">${__("Sync Now")}</button>
 					<a class="btn btn-xs btn-default" href="/app/email-sync-account/${encodeURIComponent(a.name)}">${__("Open")}</a>
-				</div></div>`);
+				</div>` : ""}</div>`);
 			const progress = this.progress_of(a.name);
 			if (progress) $card.find(".es-progress").html(progress);
 			$card.find(".es-sync").on("click", () => this.sync_now(a.name));
@@ -242,7 +245,9 @@ window.email_sync = window.email_sync || {};
 				<td><div class="ellipsis" title="${esc(row.sender)}">${email_sync.direction_arrow(direction)} ${esc(row.sender_name || row.sender)}</div>
 					${row.sender_name && row.sender ? `<div class="ellipsis small text-muted" style="padding-left:14px">${esc(row.sender)}</div>` : ""}</td>
 				<td><div class="ellipsis"><a class="es-subject" style="color:inherit" title="${esc(row.communication ? __("Open the email") : row.subject)}">${esc(row.subject || __("(no subject)"))}</a></div>
-					${review && row.reason ? `<div class="ellipsis small text-muted" title="${esc(row.reason)}">${esc(row.reason)}</div>` : ""}</td>
+					${review && row.reason ? `<div class="ellipsis small text-muted" title="${esc(row.reason)}">${esc(row.reason)}</div>` : ""}
+					${review && (row.mailboxes || "").includes("\n") ? `<div class="ellipsis small text-muted es-mailboxes" title="${esc(row.mailboxes.split("\n").join(", "))}">
+						${__("In {0} mailboxes: {1}", [row.mailboxes.split("\n").length, esc(row.mailboxes.split("\n").join(", "))])}</div>` : ""}</td>
 				<td class="text-muted small" style="white-space:nowrap" title="${esc(row.email_date ? frappe.datetime.str_to_user(row.email_date) : "")}">
 					${row.email_date ? frappe.datetime.comment_when(row.email_date) : ""}</td>
 				<td>${match}</td>
