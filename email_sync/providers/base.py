@@ -32,8 +32,11 @@ class Secret(str):
 
 
 SECRET_KEYS = frozenset(
-	{"access_token", "refresh_token", "id_token", "client_secret", "code", "assertion", "password", "private_key"}
-)
+	{
+		"access_token", "refresh_token", "id_token", "client_secret", "code", "assertion", "password",
+		"private_key",
+	}
+)  # fmt: skip
 
 
 def masked(data: dict) -> dict:

@@ -106,10 +106,10 @@ from email_sync.providers.google_oauth import (
 	RECONNECT,
 	authorization_url,
 	delegation_error,
-	service_account_info,
 	exchange_code,
 	refresh_error,
 	revoke_token,
+	service_account_info,
 	token_uri,
 )
 
@@ -147,7 +147,8 @@ QUOTA_REASONS = frozenset({"dailyLimitExceeded", "quotaExceeded"})
 SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
 API_DISABLED_REASONS = frozenset({"accessNotConfigured", "SERVICE_DISABLED"})
 ACCOUNT_CLOSED_TEXTS = ("disabled", "suspended", "deleted", "account closed")
-# 403 domainPolicy ("The domain administrators have disabled Gmail apps."): a Workspace setting, not a closed box.
+# 403 domainPolicy ("The domain administrators have disabled Gmail apps."): a Workspace setting, not a
+# closed mailbox.
 DOMAIN_POLICY_REASONS = frozenset({"domainPolicy"})
 ADMIN_GMAIL_FIX = (
 	"Ask your Google Workspace administrator to turn Gmail on for this user (Admin console > Apps > Google "
@@ -272,7 +273,8 @@ class GmailProvider(Provider):
 				"set up in Email Sync Settings).",
 				folders,
 			)
-		return TestResult(True, f"Connected to Gmail as {found or self.config.address} with a personal sign-in.", folders)
+		who = found or self.config.address
+		return TestResult(True, f"Connected to Gmail as {who} with a personal sign-in.", folders)
 
 	def _build(self):
 		creds = self._delegated_credentials() if self.delegated else self._user_credentials()
@@ -924,7 +926,9 @@ def parse_push(envelope: dict) -> dict:
 	}
 
 
-def verify_push_jwt(authorization: str, audience: str, service_account: str = "", certs_url: str = "") -> dict:
+def verify_push_jwt(
+	authorization: str, audience: str, service_account: str = "", certs_url: str = ""
+) -> dict:
 	"""Check the OIDC token Pub/Sub sends with an authenticated push ("Authorization: Bearer <JWT>"): signed by
 	Google, unexpired, for `audience`, and naming `service_account` (the push subscription's service account)
 	with a verified email. Returns its claims; raises ProviderError(code="bad_push_token") otherwise.

@@ -1,8 +1,9 @@
 """Google OAuth 2.0 for the Gmail provider: the consent URL, the code exchange and token revocation.
 
 Plain functions on `requests` and the standard library: no Frappe, and no Google client library, so the Frappe side
-can build the "Connect with Google" link without importing the Gmail API client. Refreshing access tokens is left
-to google-auth inside the Gmail provider; `refresh_error` turns its failures into the provider's errors.
+can build the "Connect with Google" link without importing the Gmail API client. Access tokens are refreshed by
+google-auth alone (its Credentials.refresh): inside the Gmail provider's API client, and through `refresh_tokens`
+for IMAP's XOAUTH2; `refresh_error` turns its failures into the provider's errors.
 
 Endpoints: the consent page is https://accounts.google.com/o/oauth2/v2/auth, the token and revocation endpoints are
 https://oauth2.googleapis.com/token and /revoke. An `auth_base` (tests: a local emulator) replaces both hosts:
@@ -293,7 +294,7 @@ def delegation_error(exc: Exception, app, address: str) -> ProviderError:
 			fix="The key was deleted or disabled: create a new JSON key for the service account and paste it in "
 			"Email Sync Settings.",
 		)
-	if getattr(exc, "retryable", False) or error in ("server_error", "temporarily_unavailable", "internal_failure"):
+	if getattr(exc, "retryable", False) or error in ("server_error", "temporarily_unavailable"):
 		return ConnectionFailed(f"Google's sign-in service failed ({detail}); try again in a few minutes.")
 	return ProviderError(
 		f"Google refused the service account's token for {address} ({detail or 'no reason given'}).",
@@ -301,6 +302,52 @@ def delegation_error(exc: Exception, app, address: str) -> ProviderError:
 		fix="Check the service account key in Email Sync Settings and its domain-wide delegation in the Google "
 		"Admin console (Security > Access and data control > API controls).",
 	)
+
+
+def refresh_tokens(tokens: OAuthTokens, auth_base: str | None = None, timeout: float = 30.0) -> OAuthTokens:
+	"""New access token for a Google sign-in, by google-auth's Credentials.refresh (the refresh the Gmail API
+	client does too). Returns updated copies of `tokens`; raises a ProviderError saying what to do."""
+	import calendar
+	import dataclasses
+
+	from google.auth import exceptions as auth_exceptions
+	from google.auth.transport.requests import Request
+	from google.oauth2.credentials import Credentials
+
+	creds = Credentials(
+		token=None,
+		refresh_token=tokens.refresh_token,
+		token_uri=token_uri(auth_base),
+		client_id=tokens.client_id,
+		client_secret=tokens.client_secret,
+	)
+	session = requests.Session()
+	transport = Request(session=session)
+	try:
+		# google-auth passes no timeout of its own to the token request: ours bounds it.
+		creds.refresh(lambda *args, **kwargs: transport(*args, **{**kwargs, "timeout": timeout}))
+	except auth_exceptions.RefreshError as e:
+		raise refresh_error(e) from None
+	except auth_exceptions.TransportError as e:
+		raise ConnectionFailed(
+			f"Could not reach Google's token endpoint ({token_uri(auth_base)}): {_first_line(e)}.",
+			fix="Check that this site can make outgoing HTTPS connections to oauth2.googleapis.com.",
+		) from None
+	finally:
+		session.close()
+	granted = getattr(creds, "granted_scopes", None)  # google-auth 2.x reads the answer's scope; 1.x does not
+	return dataclasses.replace(
+		tokens,
+		access_token=creds.token or "",
+		refresh_token=creds.refresh_token or tokens.refresh_token,  # Google rarely rotates it
+		expires_at=float(calendar.timegm(creds.expiry.utctimetuple())) if creds.expiry else time.time() + 3600,
+		scopes=list(granted or tokens.scopes),
+	)
+
+
+def _first_line(e: Exception) -> str:
+	text = str(e).strip() or type(e).__name__
+	return text.splitlines()[0][:300]
 
 
 def _post_token(auth_base: str | None, form: dict, timeout: float, *, exchanging: bool) -> dict:

@@ -182,7 +182,8 @@ class MicrosoftProvider(Provider):
 		self.page_size = max(1, page_size or min(config.batch_size or MAX_PAGE_SIZE, MAX_PAGE_SIZE))
 		self.sleep = sleep
 		self.app_only = config.app is not None  # a company mailbox read with the app's own access
-		self.tokens = AppTokenManager(config, verify=verify) if self.app_only else TokenManager(config, verify=verify)
+		manager = AppTokenManager if self.app_only else TokenManager
+		self.tokens = manager(config, verify=verify)
 		self.mailbox_address = ""  # from GET /me (the configured address for app access), after connect()
 		self._signed_in: set[str] = set()  # the signed-in user's mail and userPrincipalName
 		self.skipped_folders: list[str] = []  # configured junk/trash folders left out of the last fetch
@@ -863,13 +864,16 @@ def parse_lifecycle_notifications(body: dict, expected_client_state: str) -> lis
 	subscriptionRemoved: create a new one; missed: some change notifications were lost, so sync. Every
 	clientState is checked as in parse_notifications (ProviderError "bad_client_state"); unknown events are
 	left out."""
+	not_lifecycle = ProviderError(
+		"The notification is not a Microsoft Graph lifecycle notification.", code="bad_notification"
+	)
 	if not isinstance(body, dict) or not isinstance(body.get("value"), list):
-		raise ProviderError("The notification is not a Microsoft Graph lifecycle notification.", code="bad_notification")
+		raise not_lifecycle
 	expected = (expected_client_state or "").encode()
 	out = []
 	for item in body["value"]:
 		if not isinstance(item, dict):
-			raise ProviderError("The notification is not a Microsoft Graph lifecycle notification.", code="bad_notification")
+			raise not_lifecycle
 		if not expected or not hmac.compare_digest(str(item.get("clientState") or "").encode(), expected):
 			raise ProviderError(
 				"A Microsoft Graph lifecycle notification carried the wrong clientState; it was ignored.",

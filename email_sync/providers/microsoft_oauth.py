@@ -404,7 +404,9 @@ class AppTokenManager:
 	def app(self):
 		if self._app is None:
 			creds = self.credentials
-			credential = certificate_credential(creds.certificate, creds.private_key) if creds.private_key else creds.client_secret
+			credential = creds.client_secret
+			if creds.private_key:
+				credential = certificate_credential(creds.certificate, creds.private_key)
 			try:
 				self._app = build_app(
 					creds.client_id, credential, creds.tenant, self.config.auth_base,
@@ -446,7 +448,7 @@ def certificate_credential(certificate_pem: str, private_key_pem: str) -> dict:
 		) from None
 	return {
 		"private_key": private_key_pem,
-		"thumbprint": certificate.fingerprint(hashes.SHA1()).hex().upper(),  # noqa: S303 - Entra's key id
+		"thumbprint": certificate.fingerprint(hashes.SHA1()).hex().upper(),  # SHA-1: how Entra names a certificate
 		"public_certificate": certificate_pem,
 	}
 

@@ -32,7 +32,6 @@ from email_sync.providers.base import (
 	MissingScopes,
 	OAuthTokens,
 	ProviderError,
-	Secret,
 )
 
 GOOGLE = "Google"
@@ -173,7 +172,8 @@ def _for_outlook_imap(scopes: list[str]) -> bool:
 
 
 def _refresh_google(config: AccountConfig, tokens: OAuthTokens) -> str:
-	"""The refresh_token grant at Google's token endpoint; invalid_grant becomes AccessRevoked with the fix."""
+	"""A new access token through google-auth, the Gmail provider's own refresh (google_oauth.refresh_tokens);
+	invalid_grant becomes AccessRevoked with the fix."""
 	if not tokens.refresh_token:
 		raise AccessRevoked(
 			f"The Google sign-in for {config.address or 'this account'} has no refresh token.",
@@ -183,33 +183,15 @@ def _refresh_google(config: AccountConfig, tokens: OAuthTokens) -> str:
 		raise ProviderError(
 			"The Google OAuth client secret is not set.", code="oauth_not_configured", fix=google_oauth.CLIENT_FIX
 		)
-	data = google_oauth._post_token(
-		config.auth_base,
-		{
-			"grant_type": "refresh_token",
-			"refresh_token": tokens.refresh_token,
-			"client_id": tokens.client_id,
-			"client_secret": tokens.client_secret,
-		},
-		config.timeout,
-		exchanging=False,
-	)
-	access_token = Secret(str(data.get("access_token") or ""))
-	if not access_token:
+	fresh = google_oauth.refresh_tokens(tokens, config.auth_base, config.timeout)
+	if not fresh.access_token:
 		raise ProviderError(
 			"Google answered the token refresh without an access token.", code="token_refresh_failed"
 		)
-	try:
-		expires_in = float(data.get("expires_in") or 3600)
-	except (TypeError, ValueError):
-		expires_in = 3600.0
-	tokens.access_token = access_token
-	tokens.expires_at = time.time() + expires_in
-	tokens.refresh_token = str(data.get("refresh_token") or tokens.refresh_token)  # Google rarely rotates it
-	if data.get("scope"):
-		tokens.scopes = str(data["scope"]).split()
+	tokens.access_token, tokens.expires_at = fresh.access_token, fresh.expires_at
+	tokens.refresh_token, tokens.scopes = fresh.refresh_token, fresh.scopes
 	_announce(config, tokens)
-	return access_token
+	return tokens.access_token
 
 
 class _IMAPTokenManager(microsoft_oauth.TokenManager):

@@ -1,4 +1,4 @@
-"""Company mailboxes: shared and delegated mailboxes read with the app's own access, nobody's personal sign-in.
+"""Company mailboxes: shared and delegated mailboxes read with the app's own access, no personal sign-in.
 
 An account whose Mailbox is "Shared or delegated" holds no tokens. A Microsoft 365 account reads
 /users/{address} with app-only tokens (the app registration's client id, the tenant id and a client secret or

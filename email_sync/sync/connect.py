@@ -30,8 +30,11 @@ def authorization_url(account) -> str:
 	"""Where the browser goes to consent. Remembers the state for the callback."""
 	if is_shared(account):
 		frappe.throw(
-			_("A shared or delegated mailbox needs no sign-in: it is read with the app's own access. Set that up under "
-			"Company Mailboxes in Email Sync Settings, then click Test Connection and set the status to Active.")
+			_(
+				"A shared or delegated mailbox needs no sign-in: it is read with the app's own access. Set that "
+				"up under Company Mailboxes in Email Sync Settings, then click Test Connection and set the "
+				"status to Active."
+			)
 		)
 	client_id, _secret = oauth_client(account.provider)
 	if not client_id:

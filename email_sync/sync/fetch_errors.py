@@ -21,7 +21,8 @@ def with_fetch_errors(fetched: list[FetchedMessage], plans: list[Plan]) -> list[
 def error_plan(fetched: FetchedMessage) -> Plan:
 	"""An Error plan with the provider's reason. Its identity comes from the provider id: the same message
 	failing again on a later run is the same Synced Email, not a new one."""
-	key = hashlib.sha256(f"fetch-error\x1f{fetched.provider_id}".encode("utf-8", "surrogatepass")).hexdigest()[:40]
+	identity = f"fetch-error\x1f{fetched.provider_id}".encode("utf-8", "surrogatepass")
+	key = hashlib.sha256(identity).hexdigest()[:40]
 	reason = f"Could not be downloaded from the mail server: {fetched.error}"
 	return Plan(
 		Message(key=key, unreadable=reason),

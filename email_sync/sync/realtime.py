@@ -100,9 +100,8 @@ def handle_lifecycle(account: str, lifecycle_event: str) -> None:
 		frappe.db.commit()
 		return
 	if event == "subscriptionRemoved":
-		frappe.db.set_value(
-			"Email Sync Account", account, {"push_subscription_id": None, "push_expires_on": None}, update_modified=False
-		)
+		gone = {"push_subscription_id": None, "push_expires_on": None}
+		frappe.db.set_value("Email Sync Account", account, gone, update_modified=False)
 	doc = frappe.get_doc("Email Sync Account", account)
 	if wants_push(doc):
 		start_or_renew(doc)  # renewing reauthorizes; without an id it subscribes anew

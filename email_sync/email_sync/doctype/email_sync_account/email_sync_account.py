@@ -43,7 +43,7 @@ class EmailSyncAccount(Document):
 			seen.add(row.alias)
 
 	def validate_company_mailbox(self):
-		"""A shared or delegated mailbox is read through the API with the app's own access, set up in the Settings."""
+		"""A shared or delegated mailbox is read through the API with the app's own access (Email Sync Settings)."""
 		from email_sync.sync.company import SHARED, is_shared, missing_setup
 
 		if self.provider == "IMAP" or self.mailbox_kind != SHARED:
@@ -51,10 +51,11 @@ class EmailSyncAccount(Document):
 		if self.mail_access == "IMAP (XOAUTH2)":
 			frappe.throw(_("A shared or delegated mailbox is read through the API: set Mail Access to API."))
 		if self.status == "Active" and is_shared(self) and (missing := missing_setup(self.provider)):
-			frappe.throw(
-				_("Before activating a shared or delegated mailbox, enter {0} under Company Mailboxes in Email Sync Settings.").format(missing),
-				title=_("App access is not set up"),
+			message = _(
+				"Before activating a shared or delegated mailbox, enter {0} under Company Mailboxes in Email Sync "
+				"Settings."
 			)
+			frappe.throw(message.format(missing), title=_("App access is not set up"))
 
 	def set_sync_start_date(self):
 		# History starts when the account is switched on, unless the admin chose an earlier date.
