@@ -90,6 +90,8 @@ def email_view(communication: str) -> dict:
 	files = attachment_rows([synced]).get(synced, []) if synced else []
 	html = inline_images(html, files)
 	return {
+		"name": doc.name,
+		"party": _party_of(doc, synced),
 		"subject": doc.subject,
 		"sender": doc.sender,
 		"sender_full_name": doc.sender_full_name,
@@ -103,6 +105,28 @@ def email_view(communication: str) -> dict:
 		"reference_name": doc.reference_name,
 		"attachments": files,
 	}
+
+
+def _party_of(doc, synced: str | None) -> dict | None:
+	"""Where a reply to this email is filed when it belongs to no Issue: its first Customer, else Contact."""
+	links = frappe.get_all(
+		"Communication Link",
+		filters={"parent": doc.name, "link_doctype": ("in", PARTIES)},
+		fields=["link_doctype", "link_name"],
+		order_by="idx asc",
+	)
+	if not links and synced:  # a private account's email has no timeline links: what it matched instead
+		row = frappe.db.get_value("Synced Email", synced, ["matched_customers", "matched_contacts"], as_dict=True)
+		links = [
+			frappe._dict(link_doctype=doctype, link_name=value.splitlines()[0])
+			for doctype, value in (("Customer", row.matched_customers), ("Contact", row.matched_contacts))
+			if value
+		]
+	for doctype in PARTIES:
+		for link in links:
+			if link.link_doctype == doctype and frappe.has_permission(doctype, "read", link.link_name):
+				return {"doctype": doctype, "name": link.link_name}
+	return None
 
 
 def attachment_rows(synced_emails: list[str]) -> dict[str, list[dict]]:

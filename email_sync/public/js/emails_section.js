@@ -102,7 +102,7 @@ email_sync.EmailsSection = class {
 			</div></div>`);
 		$row.on("click", (e) => {
 			if ($(e.target).closest("a").length) return;
-			email_sync.open_email(email.name);
+			email_sync.open_email(email.name, this.frm);
 		});
 		return $row;
 	}
@@ -124,8 +124,43 @@ email_sync.attachment_list = (attachments) => {
 	return `<div class="email-sync-files small" style="display:flex; flex-wrap:wrap; gap:4px 12px; margin-top:4px">${items.join("")}</div>`;
 };
 
+// Reply, Reply All or Forward with Frappe's own composer, filed on the email's Issue when it has one (so
+// the answer joins the Issue's thread), else on the form the viewer was opened from, else on its party.
+email_sync.compose = (email, mode, frm) => {
+	const doc = email.reference_doctype
+		? { doctype: email.reference_doctype, name: email.reference_name }
+		: frm
+		? frm.doc
+		: email.party;
+	const last_email = {
+		name: email.name,
+		subject: email.subject,
+		sender: email.sender,
+		recipients: email.recipients || "",
+		cc: email.cc || "",
+		bcc: "",
+		content: email.html,
+		communication_date: email.date,
+	};
+	const strip = (subject) => (subject || "").replace(/^((re|fwd?|aw|sv|wg)\s*:\s*)+/i, "");
+	const args = { doc, frm: frm && doc === frm.doc ? frm : null, last_email, is_a_reply: mode !== "forward" };
+	if (mode === "forward") {
+		Object.assign(args, { forward: true, recipients: "", subject: __("Fwd: {0}", [strip(email.subject)]), title: __("Forward") });
+	} else {
+		const mine = frappe.session.user_email;
+		const others = (list) => (list || "").split(",").map((a) => a.trim()).filter((a) => a && a !== mine && a !== email.sender);
+		Object.assign(args, {
+			recipients: email.direction === "out" ? email.recipients : email.sender,
+			cc: mode === "reply_all" ? [...others(email.recipients), ...others(email.cc)].join(", ") : "",
+			subject: __("Re: {0}", [strip(email.subject)]),
+			title: mode === "reply_all" ? __("Reply All") : __("Reply"),
+		});
+	}
+	return new frappe.views.CommunicationComposer(args);
+};
+
 // The email in a sandboxed frame (no scripts, no forms, no same-origin), remote images off until asked.
-email_sync.open_email = (communication) => {
+email_sync.open_email = (communication, frm) => {
 	frappe.xcall("email_sync.desk.email_view", { communication }).then((email) => {
 		const esc = frappe.utils.escape_html;
 		const dialog = new frappe.ui.Dialog({ title: email.subject || __("(no subject)"), size: "large" });
@@ -165,6 +200,29 @@ email_sync.open_email = (communication) => {
 			</div>
 			<div class="email-sync-body"></div>
 			${email_sync.attachment_list(email.attachments)}`);
+		const can_reply = email.reference_doctype || frm || email.party;
+		if (can_reply) {
+			dialog.set_primary_action(__("Reply"), () => {
+				dialog.hide();
+				email_sync.compose(email, "reply", frm);
+			});
+			dialog.add_custom_action(__("Reply All"), () => {
+				dialog.hide();
+				email_sync.compose(email, "reply_all", frm);
+			}, "btn-reply-all");
+			dialog.add_custom_action(__("Forward"), () => {
+				dialog.hide();
+				email_sync.compose(email, "forward", frm);
+			}, "btn-forward");
+		}
+		// Where the email sits on a timeline: its Issue, else its Customer or Contact.
+		const home = email.reference_doctype ? { doctype: email.reference_doctype, name: email.reference_name } : email.party;
+		if (home && !(frm && frm.doctype === home.doctype && frm.docname === home.name)) {
+			dialog.add_custom_action(__("Open in Timeline"), () => {
+				dialog.hide();
+				frappe.set_route("Form", home.doctype, home.name);
+			}, "btn-open-timeline");
+		}
 		dialog.$body.find(".show-images").on("click", () => {
 			render(true);
 			dialog.$body.find(".email-sync-images").addClass("hidden");
