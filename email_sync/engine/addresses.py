@@ -88,8 +88,8 @@ def parse_address_list(value: str) -> tuple[list[tuple[str, str]], list[str]]:
 			elif token in ",;" and "@" in "".join(entry.angle):  # a missing ">"
 				entry.finish(found, unusable)
 				entry = _Entry()
-			else:
-				entry.angle.append(token)
+			elif not (token.startswith("(") and token.endswith(")") and len(token) > 1):
+				entry.angle.append(token)  # comments inside the brackets are not part of the address
 		elif token == "<":
 			entry.angle, entry.in_angle = [], True
 		elif token in ",;":
@@ -133,12 +133,20 @@ class _Entry:
 		text = "".join(w for _, w in self.words)
 		words = text.split()
 		if not any("@" in w for w in words):
-			_keep("", "", " ".join(words), found, unusable)
+			# "Name (a@b.com)": the old "a@b.com (Name)" form the wrong way round, the address in the comment.
+			in_comments = list(dict.fromkeys(a for a in map(clean_address, self.comments) if a))
+			if len(in_comments) == 1:
+				_keep(in_comments[0], " ".join(_unquote(w) for w in words), text, found, unusable)
+			else:
+				_keep("", "", " ".join(words), found, unusable)
 			return
 		name = " ".join(_unquote(w) for w in words if "@" not in w and w != '"') or " ".join(self.comments)
 		for word in words:
 			if "@" in word:
-				_keep(clean_address(word), name, " ".join(words), found, unusable)
+				addr = clean_address(word)
+				if not addr and len(word) > 2 and word[0] == word[-1] == '"':
+					addr = clean_address(word[1:-1])  # the address alone, quoted as if it were a name
+				_keep(addr, name, " ".join(words), found, unusable)
 
 
 def _keep(addr: str, name: str, raw: str, found: list[tuple[str, str]], unusable: list[str]) -> None:

@@ -46,6 +46,8 @@ RULE_HEADERS = (
 _MSGID = re.compile(r"<([^<>\s]+)>")
 DETECT_SAMPLE = 64 * 1024  # the charset detector reads at most this much of one text
 MAX_DETECTIONS = 8  # detector runs per message; the rest keep the declared charset
+MIN_EVIDENCE = 12  # 8-bit bytes needed to read a labelled single-byte charset as another single-byte one
+MAX_RECOVERIES = 4  # epilogues read for parts sent after the closing boundary, per message
 
 
 def parse_message(raw: bytes) -> Message:
@@ -140,28 +142,32 @@ class _Context:
 		self.hint = hint
 		self.defects = defects
 		self.detections = 0
-		self._sample: bytes | None = None
+		self.recoveries = 0  # multiparts whose parts after the closing boundary were read (see _after_close)
+		self._samples: tuple[bytes, bytes] | None = None
 
-	def sample(self) -> bytes:
-		"""Every 8-bit header value and the first 8-bit text part that is not UTF-8: a short subject's bytes
-		are rarely enough for a detector, but a mislabelled message is usually mislabelled throughout."""
-		if self._sample is None:
-			chunks = []
+	def samples(self) -> tuple[bytes, bytes]:
+		"""(every 8-bit header value and the first 8-bit text part that is not UTF-8, the header values
+		alone): a short subject's bytes are rarely enough for a detector, but a mislabelled message is
+		usually mislabelled throughout - unless a filter wrapped it in a report of its own charset."""
+		if self._samples is None:
+			headers: list[bytes] = []
+			body = b""
 			try:
 				for _, value in self.msg.raw_items():
 					value = str(value)
 					if not value.isascii():
-						chunks.append(value.encode("utf-8", "surrogateescape"))
+						headers.append(value.encode("utf-8", "surrogateescape"))
 				for part in itertools.islice(self.msg.walk(), 100):
 					if part.get_content_maintype() == "text" and not part.is_multipart():
-						data = (part.get_payload(decode=True) or b"")[:DETECT_SAMPLE]
+						data = _payload(part)[:DETECT_SAMPLE]
 						if not data.isascii() and not _is_utf8(data):
-							chunks.append(data)
+							body = data
 							break
 			except Exception:
 				pass
-			self._sample = b"\n".join(chunks)[:DETECT_SAMPLE]
-		return self._sample
+			header_sample = b"\n".join(headers)[:DETECT_SAMPLE]
+			self._samples = (b"\n".join(c for c in (header_sample, body) if c)[:DETECT_SAMPLE], header_sample)
+		return self._samples
 
 
 class _HeaderReader:
@@ -330,6 +336,12 @@ def _decode_8bit(
 		if label:
 			_misread(defects, name, label, "utf-8")
 		return data.decode("utf-8")
+	if single or ("utf-8" in declared and not _is_utf8(data)):  # single: not UTF-8, as just seen
+		mixed = _mixed_utf8(data)
+		if mixed is not None:
+			if defects is not None:
+				defects.append(f"{name} mixes UTF-8 with another charset: the rest read as windows-1252")
+			return mixed
 	text, codec = _first_decoding(data, [c for c in declared if not c.startswith("iso2022")])
 	if text is None and not single and "utf-8" not in declared and _is_utf8(data):
 		_misread(defects, name, label, "utf-8")
@@ -344,11 +356,14 @@ def _decode_8bit(
 		if declared and codec not in declared:
 			_misread(defects, name, label, codec)
 		return text
-	guess = _detect(data, context)
+	guess, evidence = _detect(data, context)
 	if guess and guess != codec and not (codec in _LATIN and guess in _LATIN):
+		if codec in declared and _single_byte(guess) and evidence < MIN_EVIDENCE and not _suspects(text):
+			return text  # one code page for another on a handful of letters is a coin toss: the label stands
 		other = data.decode(guess, "replace")
 		if not _implausible(other, data, guess) or _suspects(other) < _suspects(text):
-			_misread(defects, name, label, guess)
+			if guess not in declared:
+				_misread(defects, name, label, guess)
 			return other
 	if declared and codec not in declared:
 		_misread(defects, name, label, codec)
@@ -386,6 +401,27 @@ def _first_decoding(data: bytes, names: list[str]) -> tuple[str | None, str]:
 		except (UnicodeDecodeError, LookupError):
 			continue
 	return None, ""
+
+
+_STRAY_BYTES = re.compile("[\udc80-\udcff]+")
+
+
+def _mixed_utf8(data: bytes) -> str | None:
+	"""Text that is mostly UTF-8 with some bytes of a single-byte charset (a Latin-1 footer or quote added
+	to a UTF-8 text, or the reverse): its UTF-8 read as UTF-8 and the stray bytes as Windows-1252. None
+	unless valid UTF-8 sequences hold at least two thirds of the 8-bit bytes (Latin-1 text alone rarely
+	pairs into one), and at least two characters' worth."""
+	text = data.decode("utf-8", "surrogateescape")
+	strays = _STRAY_BYTES.findall(text)
+	stray = sum(map(len, strays))
+	if not stray or _high_count(data) - stray < max(4, 2 * stray):
+		return None
+	return _STRAY_BYTES.sub(lambda m: _cp1252(m.group().encode("utf-8", "surrogateescape")), text)
+
+
+def _cp1252(data: bytes) -> str:
+	"""Windows-1252, its five unassigned bytes read as Latin-1 (both are what a stray 8-bit byte means)."""
+	return "".join(bytes((b,)).decode("cp1252", "ignore") or chr(b) for b in data)
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -483,11 +519,14 @@ _MAIL_CODECS = frozenset(
 )
 # Characters in a reading that mean the charset was wrong: controls, replacement characters, private use,
 # Korean jamo standing alone, half-width katakana, box drawing, Hangul glued to Chinese characters,
-# Cyrillic glued to Latin letters, and a symbol glued between two letters.
+# Cyrillic or Greek glued to Latin letters (but mu and omega, which units glue: 5μg, 10kΩ), and a symbol
+# glued between two letters.
 _MOJIBAKE = re.compile(
 	"[\x00-\x08\x0e-\x1f\x7f-\x9f\ufffd\ue000-\uf8ff\u3130-\u318f\uff61-\uff9f\u2500-\u259f]"
 	"|[\uac00-\ud7a3][\u4e00-\u9fff]|[\u4e00-\u9fff][\uac00-\ud7a3]"
 	"|[\u0400-\u04ff][A-Za-z\u00c0-\u024f]|[A-Za-z\u00c0-\u024f][\u0400-\u04ff]"
+	"|[\u0384-\u03a8\u03aa-\u03bb\u03bd-\u03ce][A-Za-z\u00c0-\u024f]"
+	"|[A-Za-z\u00c0-\u024f][\u0384-\u03a8\u03aa-\u03bb\u03bd-\u03ce]"
 	"|(?<=[^\\W\\d_])[\u00a1-\u00bf\u00d7\u00f7\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122](?=[^\\W\\d_])"
 )
 # Too few 8-bit bytes for a statistical detector: these readings are scored instead.
@@ -495,27 +534,40 @@ _SHORT_CANDIDATES = ("utf-8", "cp949", "gb18030", "cp932", "euc_jp", "cp950", "c
 _SHORT = 64  # 8-bit bytes
 
 
-def _detect(data: bytes, context: _Context | None) -> str:
-	"""The most plausible mail charset for `data`, or "" (detector not installed, over budget, no answer).
+def _detect(data: bytes, context: _Context | None) -> tuple[str, int]:
+	"""The most plausible mail charset for `data`, or "" (detector not installed, over budget, no answer),
+	and how many 8-bit bytes the answer rests on.
 
 	charset-normalizer ranks the candidates; its answers are re-ranked by how odd their text reads, and for
 	short texts (a subject, a file name) the usual charsets are scored directly, with the rest of the
-	message's 8-bit bytes added to the sample, because statistics on a dozen bytes mean little."""
+	message's 8-bit bytes added to the sample, because statistics on a dozen bytes mean little (and
+	without them when they make every reading odd)."""
 	if context is not None:
 		if context.detections >= MAX_DETECTIONS:
-			return ""
+			return "", 0
 		context.detections += 1
 	try:
 		from charset_normalizer import from_bytes
 	except ImportError:
-		return ""
+		return "", 0
 	sample = data[:DETECT_SAMPLE]
 	if len(sample) < len(data) and sample.rfind(b"\n") > DETECT_SAMPLE // 2:
 		sample = sample[: sample.rfind(b"\n")]  # never cut a character in two
+	tries = [sample]
 	if context is not None and _high_count(sample) < _SHORT:
-		extra = context.sample()
-		if extra and extra not in sample:
-			sample = (sample + b"\n" + extra)[:DETECT_SAMPLE]
+		# With the rest of the message first; then with its header values only (a filter's report around
+		# a message may be in another charset); then alone.
+		extras = [extra for extra in context.samples() if extra and extra not in sample]
+		tries = [(sample + b"\n" + extra)[:DETECT_SAMPLE] for extra in extras]
+		tries = [*dict.fromkeys(t for t in tries if t != sample), sample]
+	for candidate in tries:
+		found = _rank(candidate, from_bytes)
+		if found:
+			return found, _high_count(candidate)
+	return "", 0
+
+
+def _rank(sample: bytes, from_bytes) -> str:
 	short = _high_count(sample) < _SHORT
 	try:
 		found = [str(m.encoding) for m in itertools.islice(from_bytes(sample), 6)]
@@ -694,6 +746,13 @@ REPORT_TYPES = {
 	"message/global-headers": "original-headers.txt",
 }
 _AS_WRITTEN = email.policy.compat32.clone(max_line_length=None)  # re-serialise without refolding
+# Transfer encodings by their name with spaces, hyphens and underscores taken out; what the stdlib decodes.
+_ENCODINGS = {
+	"quotedprintable": "quoted-printable", "base64": "base64", "xuuencode": "x-uuencode",
+	"uuencode": "x-uuencode", "xuue": "x-uuencode", "uue": "x-uuencode",
+}  # fmt: skip
+_DECODED = frozenset({"quoted-printable", "base64", "x-uuencode", "uuencode", "uue", "x-uue"})
+_NOT_IN_ENCODING = re.compile(r"[\s_-]+")
 _CID = re.compile(r"cid:([^\s\"'<>)]+)", re.I)
 _WORD = re.compile(r"\w+")
 _LINE_BREAK = re.compile(r"\r?\n")
@@ -752,7 +811,7 @@ def _walk(part: EmailMessage, message: Message, context: _Context, depth: int) -
 		payload = part.get_payload()
 		if not isinstance(payload, list):
 			return _without_boundary(part, payload, message, context, depth)
-		subs = [sub for sub in payload if isinstance(sub, EmailMessage)]
+		subs = [sub for sub in payload if isinstance(sub, EmailMessage)] + _after_close(part, context)
 		children = [_walk(sub, message, context, depth + 1) for sub in subs]
 	except RecursionError:
 		context.defects.append("MIME nesting too deep: the rest is ignored")
@@ -763,6 +822,31 @@ def _walk(part: EmailMessage, message: Message, context: _Context, depth: int) -
 	if ctype == "multipart/alternative":
 		return _best(children, 0, False), _best(children, 1, True)
 	return [b for c in children for b in c[0]], [b for c in children for b in c[1]]
+
+
+def _after_close(part: EmailMessage, context: _Context) -> list[EmailMessage]:
+	"""Parts sent after the closing delimiter, by a sender that closed too early or nested a multipart under
+	its parent's boundary: a delimiter line then a header line in the epilogue. Read a few times a message
+	at most, so crafted nesting cannot make the message be parsed again and again."""
+	epilogue = part.epilogue
+	if not isinstance(epilogue, str) or "--" not in epilogue or context.recoveries >= MAX_RECOVERIES:
+		return []
+	boundary = _unfolded_boundary(part)
+	if not boundary:
+		return []
+	found = re.search(f"^--{re.escape(boundary)}[ \t]*\r?\n(?=[\x21-\x39\x3b-\x7e]+:)", epilogue, re.M)
+	if not found:
+		return []
+	context.recoveries += 1
+	head = f'Content-Type: multipart/mixed; boundary="{boundary}"\n\n'
+	inner = email.message_from_bytes(
+		(head + epilogue[found.start() :]).encode("utf-8", "surrogateescape"), policy=email.policy.compat32
+	)
+	payload = inner.get_payload()
+	if not isinstance(payload, list):
+		return []
+	context.defects.append("parts after the closing boundary read too")
+	return [sub for sub in payload if isinstance(sub, EmailMessage)]
 
 
 def _best(children: list[_Views], view: int, html: bool) -> list[_Block]:
@@ -779,23 +863,42 @@ def _best(children: list[_Views], view: int, html: bool) -> list[_Block]:
 
 
 def _without_boundary(part: EmailMessage, payload, message: Message, context: _Context, depth: int) -> _Views:
-	"""A multipart whose boundary is missing: find the parts by their separator line, else read it as text."""
+	"""A multipart whose parts the stdlib did not find: by its boundary unfolded (a parameter folded across
+	lines keeps the line break for the stdlib), else by a separator line, else it is read as text, its
+	transfer encoding undone."""
 	text = payload if isinstance(payload, str) else ""
-	found = _GUESSED_BOUNDARY.search(text[:65536])
-	if found:
-		context.defects.append("multipart without boundary: parts found by their separator")
-		head = f'Content-Type: {part.get_content_type()}; boundary="{found.group(1)}"\n\n'
+	head_of_text = text[:65536]
+	candidates = []
+	declared = _unfolded_boundary(part)
+	if declared and f"--{declared}" in head_of_text:
+		candidates.append(declared)
+	guessed = _GUESSED_BOUNDARY.search(head_of_text)
+	if guessed and guessed.group(1) not in candidates:
+		candidates.append(guessed.group(1))
+	for boundary in candidates:
+		head = f'Content-Type: {part.get_content_type()}; boundary="{boundary}"\n\n'
 		inner = email.message_from_bytes(
 			(head + text).encode("utf-8", "surrogateescape"), policy=email.policy.compat32
 		)
 		if isinstance(inner.get_payload(), list):
+			found = "its boundary unfolded" if boundary == declared else "their separator"
+			context.defects.append(f"multipart without boundary: parts found by {found}")
 			return _walk(inner, message, context, depth + 1)
 	if not text.strip():
 		return [], []
 	context.defects.append("multipart without parts: read as text")
-	data = text.encode("utf-8", "surrogateescape")
+	data = _payload(part)
 	block = _Block(False, decode_bytes(data, context.hint, context.defects, "body", context))
 	return [block], [block]
+
+
+def _unfolded_boundary(part: EmailMessage) -> str:
+	try:
+		boundary = part.get_boundary() or ""
+	except Exception:
+		return ""
+	boundary = _LINE_BREAK.sub("", boundary).rstrip()
+	return boundary if 0 < len(boundary) <= 200 and '"' not in boundary and "\\" not in boundary else ""
 
 
 def _read_leaf(part: EmailMessage, ctype: str, message: Message, context: _Context) -> _Views:
@@ -814,7 +917,7 @@ def _read_leaf(part: EmailMessage, ctype: str, message: Message, context: _Conte
 	disposition = _raw_header(part, "content-disposition").split(";")[0].strip().lower()
 	filename = _filename(part, context)
 	if ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename:
-		data = part.get_payload(decode=True) or b""
+		data = _payload(part)
 		charset = _part_charset(part) or (_meta_charset(data) if ctype == "text/html" else "")
 		text = decode_bytes(data, charset, context.defects, "body", context)
 		block = _Block(ctype == "text/html", text)
@@ -850,7 +953,7 @@ def _forwarded(part: EmailMessage, ctype: str, context: _Context) -> Attachment:
 			content = inner.as_bytes(policy=_AS_WRITTEN)
 		except Exception as e:
 			context.defects.append(f"forwarded message could not be copied: {e}")
-	encoding = _raw_header(part, "content-transfer-encoding").strip().lower()
+	encoding = _transfer_encoding(part)
 	if content and encoding in ("base64", "quoted-printable"):  # not allowed, but sent: undo it
 		try:
 			content = base64.b64decode(content) if encoding == "base64" else binascii.a2b_qp(content)
@@ -875,7 +978,28 @@ def _content(part: EmailMessage) -> bytes:
 	if part.is_multipart():  # a report's blocks of fields, or a message/partial
 		payload = part.get_payload()
 		return b"".join(p.as_bytes(policy=_AS_WRITTEN) for p in payload if isinstance(p, EmailMessage))
-	return part.get_payload(decode=True) or b""
+	return _payload(part)
+
+
+def _payload(part: EmailMessage) -> bytes:
+	"""A leaf part's bytes with its transfer encoding undone, as the sender meant the encoding (see
+	_transfer_encoding); the stdlib only knows the exact names."""
+	encoding = _transfer_encoding(part)
+	as_read = str(part.get("content-transfer-encoding", "")).lower()
+	if as_read == encoding or (not encoding and as_read not in _DECODED):
+		return part.get_payload(decode=True) or b""
+	stand_in = EmailMessage()
+	stand_in["Content-Transfer-Encoding"] = encoding or "8bit"
+	stand_in.set_payload(part.get_payload())
+	return stand_in.get_payload(decode=True) or b""
+
+
+def _transfer_encoding(part: EmailMessage) -> str:
+	"""quoted-printable, base64, x-uuencode or "" (nothing to undo) from a Content-Transfer-Encoding as
+	written: with spaces, tabs or line breaks around it, a ';' or a comment after it, or as
+	"quoted printable"."""
+	value = _raw_header(part, "content-transfer-encoding").lower().split(";")[0].split("(")[0]
+	return _ENCODINGS.get(_NOT_IN_ENCODING.sub("", value), "")
 
 
 def _content_id(part: EmailMessage) -> str:
@@ -1011,7 +1135,8 @@ def _jis_to_sjis(pair: bytes) -> bytes:
 # Header block repair. A line the stdlib parser takes for a header (or a continuation) - any other line
 # ends the headers for it, and everything after becomes body.
 _HEADER_START = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*:|[\t ]")
-_HEADER_NAME = re.compile(rb"([\x21-\x39\x3b-\x7e]+):")
+_HEADER_NAME = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[\t ]*:")
+_OBSOLETE_FIELD = re.compile(rb"[\x21-\x39\x3b-\x7e]+[\t ]+:")  # RFC 5322 4.5.3: space before the colon
 KNOWN_HEADERS = frozenset(
 	b"""from to cc bcc subject date message-id in-reply-to references reply-to sender return-path received
 	mime-version content-type content-transfer-encoding content-disposition delivered-to user-agent x-mailer
@@ -1029,6 +1154,7 @@ def repair_header_block(raw: bytes, defects: list[str]) -> bytes:
 	- junk before the headers (a byte order mark, blank lines, an mbox "From " line after them,
 	  "---- Original message ----"): at most 5 lines and 1 KB are skipped, and only when a known header
 	  follows;
+	- header names with spaces before the colon (the obsolete "Subject : ..." syntax): the spaces go;
 	- lines inside the header block that are neither a header nor indented (spam filters' reports do
 	  this): folded into the header before them, but only those followed by a known header, so a
 	  message whose body starts without a blank line keeps its body.
@@ -1043,6 +1169,12 @@ def repair_header_block(raw: bytes, defects: list[str]) -> bytes:
 	if end - start > MAX_HEADER_BLOCK:
 		return raw[start:] if start else raw
 	lines = raw[start:end].split(b"\n")
+	obsolete = [i for i, line in enumerate(lines) if _OBSOLETE_FIELD.match(line)]
+	for i in obsolete:
+		name, _, rest = lines[i].partition(b":")
+		lines[i] = name.rstrip(b"\t ") + b":" + rest
+	if obsolete:
+		defects.append(f"{len(obsolete)} header name(s) with space before the colon read as headers")
 	bad = [i for i, line in enumerate(lines) if not _HEADER_START.match(line)]
 	if bad:
 		last_known = max((i for i, line in enumerate(lines) if _known(line)), default=-1)
@@ -1052,6 +1184,8 @@ def repair_header_block(raw: bytes, defects: list[str]) -> bytes:
 				lines[i] = b" " + lines[i]
 			defects.append(f"{len(folded)} unindented line(s) in the header block read as continuations")
 			return b"\n".join(lines) + raw[end:]
+	if obsolete:
+		return b"\n".join(lines) + raw[end:]
 	return raw[start:] if start else raw
 
 
