@@ -9,7 +9,7 @@ required_apps = ["frappe/erpnext"]  # org/repo form: resolved without asking Git
 # Served with the form and the page themselves: nothing here needs an asset build.
 doctype_js = {
 	"Customer": ["public/js/emails_section.js", "public/js/party_emails.js"],
-	"Contact": ["public/js/emails_section.js", "public/js/party_emails.js"],
+	"Contact": ["public/js/emails_section.js", "public/js/party_emails.js", "public/js/contact_erasure.js"],
 }
 page_js = {"email-sync": "public/js/emails_section.js"}
 
