@@ -34,7 +34,7 @@ class Secret(str):
 SECRET_KEYS = frozenset(
 	{
 		"access_token", "refresh_token", "id_token", "client_secret", "code", "assertion", "password",
-		"private_key",
+		"private_key", "code_verifier",
 	}
 )  # fmt: skip
 

@@ -75,11 +75,13 @@ def authorization_url(
 	login_hint: str | None = None,
 	auth_base: str | None = None,
 	scopes: tuple[str, ...] | list[str] = SCOPES,
+	code_challenge: str | None = None,
 ) -> str:
 	"""The Google consent page to send the user to. Google redirects back to `redirect_uri` with code and state.
 
 	access_type=offline and prompt=consent make Google return a refresh token every time (also on a reconnect);
-	include_granted_scopes keeps whatever the user granted this client before.
+	include_granted_scopes keeps whatever the user granted this client before. `code_challenge` (from
+	pkce_pair) binds the code to the verifier exchange_code must then send.
 	"""
 	if not client_id:
 		raise ProviderError("No Google OAuth client ID is set.", code="oauth_not_configured", fix=CLIENT_FIX)
@@ -95,7 +97,20 @@ def authorization_url(
 	}
 	if login_hint:
 		params["login_hint"] = login_hint
+	if code_challenge:
+		params.update(code_challenge=code_challenge, code_challenge_method="S256")
 	return f"{auth_uri(auth_base)}?{urlencode(params, quote_via=quote)}"
+
+
+def pkce_pair() -> tuple[str, str]:
+	"""(code_verifier, code_challenge) for PKCE with S256 (RFC 7636)."""
+	import base64
+	import hashlib
+	import secrets
+
+	verifier = secrets.token_urlsafe(64)
+	challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+	return Secret(verifier), challenge
 
 
 def exchange_code(
@@ -106,10 +121,12 @@ def exchange_code(
 	auth_base: str | None = None,
 	timeout: float = 30.0,
 	required_scopes: frozenset[str] = READ_SCOPES,
+	code_verifier: str | None = None,
 ) -> OAuthTokens:
 	"""Trade the code from the consent redirect for tokens. Raises a ProviderError saying what to do on failure.
 
-	`required_scopes`: any one of them must have been granted (IMAP access passes {MAIL_GOOGLE})."""
+	`required_scopes`: any one of them must have been granted (IMAP access passes {MAIL_GOOGLE});
+	`code_verifier`: the PKCE verifier of the code_challenge the consent page was opened with."""
 	client_secret, code = Secret(client_secret), Secret(code)  # locals on the way to any error raised here
 	if not client_id or not client_secret:
 		raise ProviderError(
@@ -123,6 +140,7 @@ def exchange_code(
 			"redirect_uri": redirect_uri,
 			"client_id": client_id,
 			"client_secret": client_secret,
+			**({"code_verifier": code_verifier} if code_verifier else {}),
 		},
 		timeout,
 		exchanging=True,

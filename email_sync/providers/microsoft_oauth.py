@@ -1,6 +1,8 @@
 """Microsoft identity platform (Entra ID / Microsoft account) tokens for the Microsoft provider, via msal.
 
 Pure helpers, no Frappe: build the sign-in URL, exchange the code it returns for tokens, and refresh tokens.
+`begin_sign_in` / `finish_sign_in` are msal's authorization code flow with PKCE and a nonce (the flow dict
+is kept between the two); `authorization_url` / `exchange_code` are the plain code grant without them.
 `AppTokenManager` gets tokens for the app itself (client credentials, with a secret or a certificate), for
 company mailboxes read without a personal sign-in.
 
@@ -194,6 +196,69 @@ def exchange_code(
 			)
 
 	result = _checked(_call(authority_url(tenant, auth_base), redeem), "finishing the sign-in")
+	return _apply(OAuthTokens(client_id=client_id, client_secret=client_secret, tenant=tenant), result)
+
+
+RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})  # msal adds these itself, and refuses them
+
+
+def begin_sign_in(
+	client_id: str,
+	client_secret: str,
+	redirect_uri: str,
+	state: str,
+	tenant: str = "",
+	auth_base: str | None = None,
+	*,
+	login_hint: str | None = None,
+	scopes: list[str] | None = None,
+	verify: bool | str = True,
+	timeout: float = 30.0,
+) -> dict:
+	"""Start msal's authorization code flow with PKCE: the returned flow's "auth_uri" is the consent page. Keep
+	the whole flow (it holds the code verifier and the nonce) until the callback, then call finish_sign_in."""
+	app = build_app(client_id, client_secret, tenant, auth_base, verify=verify, timeout=timeout)
+	wanted = [s for s in scopes or SIGN_IN_SCOPES if s not in RESERVED_SCOPES]
+	try:
+		flow = _call(
+			authority_url(tenant, auth_base),
+			lambda: app.initiate_auth_code_flow(
+				wanted, redirect_uri=redirect_uri, state=state, prompt="select_account", login_hint=login_hint
+			),
+		)
+	finally:
+		app.http_client.close()
+	return masked(flow)
+
+
+def finish_sign_in(
+	flow: dict,
+	code: str,
+	client_id: str,
+	client_secret: str,
+	tenant: str = "",
+	auth_base: str | None = None,
+	*,
+	verify: bool | str = True,
+	timeout: float = 30.0,
+	scopes: list[str] | None = None,
+) -> OAuthTokens:
+	"""Redeem the code from the redirect with the flow begin_sign_in returned (PKCE verifier, nonce check)."""
+	client_secret, code, flow = Secret(client_secret), Secret(code), masked(flow)
+	app = build_app(client_id, client_secret, tenant, auth_base, verify=verify, timeout=timeout)
+
+	def redeem() -> dict:
+		try:
+			return app.acquire_token_by_auth_code_flow(
+				dict(flow), {"code": code, "state": flow.get("state")}, scopes=scopes or TOKEN_SCOPES
+			)
+		except (ValueError, RuntimeError) as e:  # msal: the flow does not fit the answer (state, nonce)
+			return {"error": "invalid_request", "error_description": str(e)}
+
+	try:
+		result = _checked(_call(authority_url(tenant, auth_base), redeem), "finishing the sign-in")
+	finally:
+		app.http_client.close()
 	return _apply(OAuthTokens(client_id=client_id, client_secret=client_secret, tenant=tenant), result)
 
 

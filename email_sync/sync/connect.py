@@ -27,7 +27,8 @@ def _state_key(state: str) -> str:
 
 
 def authorization_url(account) -> str:
-	"""Where the browser goes to consent. Remembers the state for the callback."""
+	"""Where the browser goes to consent. Remembers the state, with the sign-in's PKCE verifier (for
+	Microsoft, msal's whole flow), for the callback."""
 	if is_shared(account):
 		frappe.throw(
 			_(
@@ -36,54 +37,59 @@ def authorization_url(account) -> str:
 				"status to Active."
 			)
 		)
-	client_id, _secret = oauth_client(account.provider)
+	client_id, client_secret = oauth_client(account.provider)
 	if not client_id:
 		frappe.throw(
 			_("Enter the {0} OAuth client in Email Sync Settings first (see the README).").format(account.provider)
 		)
+	if account.provider not in ("Gmail", "Microsoft"):
+		frappe.throw(_("Connect is for Gmail and Microsoft accounts; IMAP accounts use a password."))
 	state = frappe.generate_hash(length=32)
-	frappe.cache.set_value(
-		_state_key(state),
-		{"account": account.name, "user": frappe.session.user, "sid": frappe.session.sid},
-		expires_in_sec=STATE_TTL,
-	)
+	sign_in = {"account": account.name, "user": frappe.session.user, "sid": frappe.session.sid}
 	if account.provider == "Gmail":
+		from email_sync.providers.google_oauth import IMAP_SCOPES, SCOPES, pkce_pair
 		from email_sync.providers.google_oauth import authorization_url as google_url
 
-		from email_sync.providers.google_oauth import IMAP_SCOPES, SCOPES
-
-		return google_url(
+		sign_in["code_verifier"], challenge = pkce_pair()
+		url = google_url(
 			client_id,
 			redirect_uri(),
 			state,
 			login_hint=account.email_address,
 			auth_base=endpoints().get("google_auth"),
 			scopes=IMAP_SCOPES if _over_imap(account) else SCOPES,
+			code_challenge=challenge,
 		)
-	if account.provider == "Microsoft":
-		from email_sync.providers.microsoft_oauth import IMAP_SIGN_IN_SCOPES
-		from email_sync.providers.microsoft_oauth import authorization_url as microsoft_url
+	else:
+		from email_sync.providers.microsoft_oauth import IMAP_SIGN_IN_SCOPES, begin_sign_in
 
-		return microsoft_url(
+		flow = begin_sign_in(
 			client_id,
+			client_secret,
 			redirect_uri(),
 			state,
-			tenant=account.microsoft_tenant or "organizations",
-			auth_base=endpoints().get("microsoft_auth"),
+			_tenant(account),
+			endpoints().get("microsoft_auth"),
 			login_hint=account.email_address,
 			scopes=IMAP_SIGN_IN_SCOPES if _over_imap(account) else None,
+			verify=endpoints().get("ca_bundle") or True,
 		)
-	frappe.throw(_("Connect is for Gmail and Microsoft accounts; IMAP accounts use a password."))
+		sign_in["flow"], url = flow, flow["auth_uri"]
+	frappe.cache.set_value(_state_key(state), sign_in, expires_in_sec=STATE_TTL)
+	return url
 
 
 def claim_state(state: str) -> str:
-	"""The account a callback's state was issued for, if the same user and session asked for it. Single use."""
+	"""The account a callback's state was issued for, if the same user and session asked for it. Single use.
+	What the sign-in keeps for the code exchange (PKCE verifier, msal's flow) stays with this request for
+	finish()."""
 	data = frappe.cache.get_value(_state_key(state or "")) if state else None
 	frappe.cache.delete_value(_state_key(state or ""))
 	if not data or data.get("user") != frappe.session.user or data.get("sid") != frappe.session.sid:
 		raise frappe.PermissionError(
 			_("This sign-in could not be verified (it expired, was already used, or was started by someone else). Click Connect again.")
 		)
+	frappe.local.email_sync_sign_in = data
 	return data["account"]
 
 
@@ -92,7 +98,8 @@ def finish(account_name: str, code: str) -> None:
 	account = frappe.get_doc("Email Sync Account", account_name)
 	account.check_permission("write")
 	client_id, client_secret = oauth_client(account.provider)
-	tokens = _exchange(account, client_id, client_secret, code)
+	sign_in = getattr(frappe.local, "email_sync_sign_in", None) or {}
+	tokens = _exchange(account, client_id, client_secret, code, sign_in)
 	# Stored first: a refresh while reading the profile stores newer tokens through on_tokens_refreshed.
 	store_tokens(account.name, tokens)
 	config = account_config(account)
@@ -113,11 +120,16 @@ def finish(account_name: str, code: str) -> None:
 	frappe.db.commit()
 
 
+def _tenant(account) -> str:
+	return account.microsoft_tenant or "organizations"
+
+
 def _over_imap(account) -> bool:
 	return account.mail_access == "IMAP (XOAUTH2)"
 
 
-def _exchange(account, client_id: str, client_secret: str, code: str):
+def _exchange(account, client_id: str, client_secret: str, code: str, sign_in: dict):
+	"""Tokens for the code, with the PKCE verifier (msal's flow for Microsoft) the sign-in began with."""
 	if account.provider == "Gmail":
 		from email_sync.providers.google_oauth import MAIL_GOOGLE, READ_SCOPES, exchange_code
 
@@ -128,18 +140,22 @@ def _exchange(account, client_id: str, client_secret: str, code: str):
 			redirect_uri(),
 			auth_base=endpoints().get("google_auth"),
 			required_scopes=frozenset({MAIL_GOOGLE}) if _over_imap(account) else READ_SCOPES,
+			code_verifier=sign_in.get("code_verifier"),
 		)
-	from email_sync.providers.microsoft_oauth import IMAP_SCOPE, exchange_code
+	from email_sync.providers.microsoft_oauth import IMAP_SCOPE, exchange_code, finish_sign_in
 
-	tokens = exchange_code(
-		client_id,
-		client_secret,
-		code,
-		redirect_uri(),
-		tenant=account.microsoft_tenant or "organizations",
-		auth_base=endpoints().get("microsoft_auth"),
-		verify=endpoints().get("ca_bundle") or True,
-		scopes=[IMAP_SCOPE] if _over_imap(account) else None,
-	)
-	tokens.tenant = account.microsoft_tenant or "organizations"
+	options = {
+		"verify": endpoints().get("ca_bundle") or True,
+		"scopes": [IMAP_SCOPE] if _over_imap(account) else None,
+	}
+	microsoft_auth = endpoints().get("microsoft_auth")
+	if sign_in.get("flow"):
+		tokens = finish_sign_in(
+			sign_in["flow"], code, client_id, client_secret, _tenant(account), microsoft_auth, **options
+		)
+	else:  # a sign-in begun before PKCE: the plain code grant
+		tokens = exchange_code(
+			client_id, client_secret, code, redirect_uri(), _tenant(account), microsoft_auth, **options
+		)
+	tokens.tenant = _tenant(account)
 	return tokens

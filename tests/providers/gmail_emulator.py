@@ -31,6 +31,7 @@ API calls need a valid Bearer token (inside a batch each part's own Authorizatio
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import json
 import re
@@ -116,6 +117,7 @@ class GmailEmulator:
 		self.codes: dict[str, dict] = {}  # authorization code -> {"redirect_uri", "scopes", "used"}
 		self.consent_scopes: set[str] | None = None  # scopes the "user" grants on the consent page; None: all
 		self.refreshes = 0
+		self.pkce_checked = 0  # authorization-code grants whose code_verifier matched its challenge
 		self.watch: dict | None = None
 		self.stops = 0
 		self.mail_enabled = True
@@ -806,6 +808,7 @@ class GmailEmulator:
 				"scopes": granted,
 				"used": False,
 				"offline": _one(query, "access_type") == "offline",
+				"challenge": _one(query, "code_challenge") or "",  # PKCE (S256)
 			}
 		params = {"state": _one(query, "state") or "", "code": code, "scope": " ".join(sorted(granted))}
 		separator = "&" if "?" in redirect_uri else "?"
@@ -855,6 +858,14 @@ class GmailEmulator:
 					return _json(400, {"error": "invalid_grant", "error_description": "Bad Request"})
 				if code["redirect_uri"] != form.get("redirect_uri"):
 					return _json(400, {"error": "redirect_uri_mismatch", "error_description": "Bad Request"})
+				if code["challenge"]:
+					verifier = form.get("code_verifier") or ""
+					if not verifier:
+						return _json(400, {"error": "invalid_grant", "error_description": "Missing code verifier."})
+					digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+					if digest != code["challenge"]:
+						return _json(400, {"error": "invalid_grant", "error_description": "Invalid code verifier."})
+					self.pkce_checked += 1
 				code["used"] = True
 				refresh = "1//rt-" + secrets.token_urlsafe(16)
 				self.refresh_tokens[refresh] = {"scopes": set(code["scopes"]), "revoked": False}

@@ -4,6 +4,8 @@ One server on 127.0.0.1 (free port, self-signed certificate from `make_certifica
 
 identity (what msal asks for)
     GET  /{tenant}/v2.0/.well-known/openid-configuration
+    GET  /{tenant}/oauth2/v2.0/authorize       the consent page: redirects at once with a code bound to the
+                                               PKCE code_challenge and the nonce (echoed in the id_token)
     POST /{tenant}/oauth2/v2.0/token           grant_type refresh_token | authorization_code | client_credentials
                                                (app-only: a tenant-specific authority, scope .default, the
                                                client secret or a certificate's signed client_assertion)
@@ -51,7 +53,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from transport_faults import TransportFaults, break_request
 
@@ -228,7 +230,8 @@ class GraphEmulator:
 		self.removals: list[tuple[int, str, str]] = []  # (seq, folder id, message id)
 		self.grants: dict[str, Grant] = {}  # refresh token -> grant
 		self.access_tokens: dict[str, AccessToken] = {}
-		self.codes: dict[str, tuple[str, set[str]]] = {}  # code -> (redirect_uri, scopes)
+		self.codes: dict[str, tuple] = {}  # code -> (redirect_uri, scopes, code_challenge, nonce)
+		self.pkce_checked = 0  # authorization-code grants whose code_verifier matched its challenge
 		self.subscriptions: dict[str, Subscription] = {}
 		# fault injection
 		self.mailbox_enabled = True
@@ -425,7 +428,7 @@ class GraphEmulator:
 	def issue_code(self, scopes: Iterable[str] = DEFAULT_SCOPES, redirect_uri: str | None = None) -> str:
 		with self.lock:
 			code = "code-" + secrets.token_urlsafe(16)
-			self.codes[code] = (redirect_uri or self.redirect_uri, set(scopes))
+			self.codes[code] = (redirect_uri or self.redirect_uri, set(scopes), "", "")
 			return code
 
 	def expire_access_tokens(self, after_requests: int = 0) -> None:
@@ -608,6 +611,9 @@ class GraphEmulator:
 					"tenant_region_scope": None,
 				},
 			)
+		match = re.fullmatch(r"/([^/]+)/oauth2/v2\.0/authorize", path)
+		if match and method == "GET":
+			return self._authorize(match.group(1), query)
 		match = re.fullmatch(r"/([^/]+)/oauth2/v2\.0/token", path)
 		if match and method == "POST":
 			return self._token(match.group(1), headers, body)
@@ -673,7 +679,18 @@ class GraphEmulator:
 						50148,
 						"The redirect_uri does not match the redirect URI used in the authorization request.",
 					)
+				if code[2]:  # issued with PKCE: the verifier must hash to the challenge
+					verifier = form.get("code_verifier") or ""
+					if _b64_bytes(hashlib.sha256(verifier.encode()).digest()) != code[2]:
+						return _token_error(
+							400,
+							"invalid_grant",
+							501481,
+							"The Code_Verifier does not match the code_challenge supplied in the authorization request.",
+						)
+					self.pkce_checked += 1
 				grant = Grant(code[1], tenant)
+				nonce = code[3]
 			else:
 				return _token_error(
 					400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type."
@@ -698,7 +715,7 @@ class GraphEmulator:
 				"ext_expires_in": self.access_token_lifetime,
 				"access_token": access_token,
 				"refresh_token": refresh_token,
-				"id_token": self._id_token(tenant),
+				"id_token": self._id_token(tenant, nonce if grant_type == "authorization_code" else ""),
 				"client_info": _b64(json.dumps({"uid": self.user_id, "utid": self._home_tenant(tenant)})),
 			},
 		)
@@ -772,7 +789,22 @@ class GraphEmulator:
 	def _home_tenant(self, tenant: str) -> str:
 		return CONSUMERS_TENANT_ID if tenant == "consumers" else self.tenant_id
 
-	def _id_token(self, tenant: str) -> str:
+	def _authorize(self, tenant: str, query: dict):
+		"""The consent page: the user consents at once; the code remembers the PKCE challenge and the nonce."""
+		redirect_uri = query.get("redirect_uri") or ""
+		if query.get("client_id") != self.client_id or not redirect_uri or query.get("response_type") != "code":
+			return 400, {"Content-Type": "text/html"}, b"<h1>AADSTS900144: invalid request</h1>"
+		if query.get("code_challenge") and query.get("code_challenge_method") != "S256":
+			return 400, {"Content-Type": "text/html"}, b"<h1>AADSTS501491: invalid code_challenge_method</h1>"
+		scopes = set(query.get("scope", "").split()) - {"openid", "profile", "offline_access", "email"}
+		code = "code-" + secrets.token_urlsafe(16)
+		with self.lock:
+			self.codes[code] = (redirect_uri, scopes, query.get("code_challenge", ""), query.get("nonce", ""))
+		params = {"code": code, "state": query.get("state", ""), "session_state": secrets.token_hex(8)}
+		location = redirect_uri + ("&" if "?" in redirect_uri else "?") + urlencode(params)
+		return 302, {"Location": location}, b""
+
+	def _id_token(self, tenant: str, nonce: str = "") -> str:
 		now = int(_now().replace(tzinfo=dt.timezone.utc).timestamp())
 		claims = {
 			"aud": self.client_id,
@@ -788,6 +820,8 @@ class GraphEmulator:
 			"tid": self._home_tenant(tenant),
 			"ver": "2.0",
 		}
+		if nonce:
+			claims["nonce"] = nonce
 		return f"{_b64(json.dumps({'alg': 'none', 'typ': 'JWT'}))}.{_b64(json.dumps(claims))}."
 
 	# graph
@@ -1321,6 +1355,10 @@ def _unpack(token: str | None) -> dict | None:
 		return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
 	except (ValueError, TypeError):
 		return None
+
+
+def _b64_bytes(data: bytes) -> str:
+	return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
 def _unb64(text: str) -> bytes:

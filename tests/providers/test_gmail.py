@@ -810,6 +810,29 @@ def test_exchange_code_against_the_token_endpoint(gmail, gmail_config):
 	assert "Connect again" in caught.value.fix
 
 
+def test_sign_in_with_pkce(gmail):
+	"""The consent page gets a S256 challenge; the code is worth nothing without its verifier."""
+	from email_sync.providers.google_oauth import pkce_pair
+
+	def consent(challenge):
+		url = authorization_url(gmail.client_id, REDIRECT, "st", auth_base=gmail.base, code_challenge=challenge)
+		assert parse_qs(urlsplit(url).query)["code_challenge_method"] == ["S256"]
+		location = requests.get(url, allow_redirects=False).headers["Location"]
+		return parse_qs(urlsplit(location).query)["code"][0]
+
+	verifier, challenge = pkce_pair()
+	tokens = exchange_code(
+		gmail.client_id, gmail.client_secret, consent(challenge), REDIRECT, gmail.base, code_verifier=verifier
+	)
+	assert tokens.refresh_token and gmail.pkce_checked == 1
+	for wrong in (None, pkce_pair()[0]):
+		with pytest.raises(AccessRevoked) as caught:
+			exchange_code(
+				gmail.client_id, gmail.client_secret, consent(challenge), REDIRECT, gmail.base, code_verifier=wrong
+			)
+		assert "code verifier" in caught.value.message
+
+
 def test_exchange_code_errors(gmail):
 	code = consent(gmail)["code"]
 	with pytest.raises(AuthenticationFailed) as caught:

@@ -819,6 +819,42 @@ def test_exchange_code(graph):
 		)
 
 
+def test_sign_in_with_pkce_through_msal_auth_code_flow(graph):
+	"""msal's flow: the consent URL carries a S256 code_challenge and a nonce; the code is redeemed with the
+	verifier, and the id_token's nonce is checked. The flow dict is what the site keeps between the two."""
+	import requests
+
+	from email_sync.providers.microsoft_oauth import begin_sign_in, finish_sign_in
+
+	redirect = "https://erp.example.com/api/method/email_sync.api.oauth_callback"
+	options = {"verify": graph.certs.ca_file, "timeout": 10.0}
+	flow = begin_sign_in(
+		graph.client_id, graph.client_secret, redirect, "state-1", "organizations", graph.auth_base,
+		login_hint=graph.address, **options,
+	)  # fmt: skip
+	query = parse_qs(urlsplit(flow["auth_uri"]).query)
+	assert query["code_challenge_method"] == ["S256"] and query["code_challenge"] and query["nonce"]
+	assert query["state"] == ["state-1"] and query["login_hint"] == [graph.address]
+	assert MAIL_READ in query["scope"][0] and "offline_access" in query["scope"][0]
+	consent = requests.get(flow["auth_uri"], verify=graph.certs.ca_file, allow_redirects=False)
+	back = parse_qs(urlsplit(consent.headers["Location"]).query)
+	assert back["state"] == ["state-1"]
+	tokens = finish_sign_in(
+		flow, back["code"][0], graph.client_id, graph.client_secret, "organizations", graph.auth_base, **options
+	)
+	assert tokens.refresh_token in graph.grants and tokens.access_token and graph.pkce_checked == 1
+
+	# A code redeemed with another flow (another verifier) is refused.
+	other = begin_sign_in(
+		graph.client_id, graph.client_secret, redirect, "state-2", "organizations", graph.auth_base, **options
+	)
+	code = parse_qs(urlsplit(requests.get(
+		flow["auth_uri"], verify=graph.certs.ca_file, allow_redirects=False).headers["Location"]).query)["code"][0]
+	with pytest.raises(ProviderError) as e:
+		finish_sign_in(other, code, graph.client_id, graph.client_secret, "organizations", graph.auth_base, **options)
+	assert "state" in e.value.message.lower() or "Code_Verifier" in e.value.message
+
+
 def test_exchange_code_with_wrong_redirect_uri_fails(graph):
 	code = graph.issue_code()
 	with pytest.raises(ProviderError, match="redirect_uri"):

@@ -83,8 +83,10 @@ def test_microsoft_connect_sync_and_push(web, browser, tmp_path):
 		assert account_doc(account).status == "Draft"
 
 		state = parse_qs(urlsplit(url).query)["state"][0]
-		code = graph.issue_code(redirect_uri=f"{web}{CALLBACK}")
+		consent = requests.get(url, verify=graph.certs.ca_file, allow_redirects=False)  # the user consents
+		code = parse_qs(urlsplit(consent.headers["Location"]).query)["code"][0]
 		r = callback(web, browser, state=state, code=code)
+		assert graph.pkce_checked == 1  # the code was redeemed with the verifier of its challenge
 		assert r.status_code in (301, 302, 303) and r.headers["Location"].endswith(f"/app/email-sync-account/{account}")
 		assert callback(web, browser, state=state, code=code).status_code == 403  # single use
 
@@ -138,6 +140,7 @@ def test_gmail_connect_push_and_revoked_grant(web, browser):
 		back = browser.get(consent.headers["Location"], allow_redirects=False)
 		assert back.status_code in (301, 302, 303) and "connect_error" not in back.headers["Location"]
 		assert account_doc(account).status == "Active"
+		assert gmail.pkce_checked == 1  # the code was redeemed with the verifier of its challenge
 		assert sync_account(account)["Filed"] == 1
 
 		gmail.add_message(sender=f"pat@{domain}", subject="Second from Pat")
