@@ -31,7 +31,7 @@ scheduler_events = {
 	# One cheap dispatcher a minute; it enqueues a job for each account that is due (see sync/dispatcher.py).
 	"cron": {"* * * * *": ["email_sync.sync.dispatcher.dispatch"]},
 	"hourly": ["email_sync.sync.realtime.renew_due"],
-	"daily": ["email_sync.sync.housekeeping.delete_old_logs"],
+	"daily": ["email_sync.sync.housekeeping.delete_old_logs", "email_sync.sync.retention.apply_retention"],
 }
 
 # Pub/Sub's OIDC token for the Gmail push endpoint is set aside before Frappe takes it for its own OAuth.

@@ -108,6 +108,25 @@ def mail(
 	return msg.as_bytes()
 
 
+def mail_with_files(
+	sender: str, to: str, subject: str, files: list[tuple[str, bytes]], date: datetime | None = None
+) -> bytes:
+	"""A plain email with PDF attachments, (file name, content) each."""
+	msg = EmailMessage()
+	msg["From"], msg["To"], msg["Subject"] = sender, to, subject
+	msg["Date"] = format_datetime(date or datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc))
+	msg["Message-ID"] = make_msgid(domain="test.example")
+	msg.set_content("Please see attached.")
+	for name, content in files:
+		msg.add_attachment(content, maintype="application", subtype="pdf", filename=name)
+	return msg.as_bytes()
+
+
+def pdf() -> bytes:
+	"""A small PDF no other test has (so that its File is not shared)."""
+	return b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n" + uuid.uuid4().hex.encode()
+
+
 def deliver(server, user, messages, folder: str = "INBOX") -> None:
 	fill_mailbox(server.host, server.port, user.name, user.password, folder, messages)
 

@@ -2,35 +2,18 @@
 stays, who may do it, the audit record, and the blacklist that keeps the address out afterwards."""
 
 import os
-from datetime import datetime, timezone
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 
 import frappe
 import pytest
 import requests
 from factories import (
-	deliver, mail, make_account, make_contact, make_customer, new_mailbox, site_user, synced, unique,
+	deliver, mail, mail_with_files, make_account, make_contact, make_customer, new_mailbox, pdf, site_user,
+	synced, unique,
 )  # fmt: skip
 
 from email_sync.erasure import erase, preview_erasure
 from email_sync.sync.erasure import subject_hash
 from email_sync.sync.runner import sync_account
-
-
-def mail_with_files(sender: str, to: str, subject: str, files: list[tuple[str, bytes]]) -> bytes:
-	msg = EmailMessage()
-	msg["From"], msg["To"], msg["Subject"] = sender, to, subject
-	msg["Date"] = format_datetime(datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc))
-	msg["Message-ID"] = make_msgid(domain="test.example")
-	msg.set_content("Please see attached.")
-	for name, content in files:
-		msg.add_attachment(content, maintype="application", subtype="pdf", filename=name)
-	return msg.as_bytes()
-
-
-def pdf() -> bytes:
-	return b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n" + unique().encode()
 
 
 def files_of(communication: str) -> dict[str, str]:
