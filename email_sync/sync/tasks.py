@@ -2,6 +2,7 @@
 
 An account has two job ids. A run that used up its time budget queues its continuation under the id it is
 not running as: a job id that is still running counts as queued, so the same id would be dropped.
+Also the jobs around syncing: push upkeep, and notices by SMS and chat.
 """
 
 import frappe
@@ -47,6 +48,20 @@ def enqueue_push_upkeep(account: str, event: str) -> None:
 		account=account,
 		lifecycle_event=event,  # not `event`: frappe.enqueue takes that one for itself
 	)
+
+
+def enqueue_notice(notice: dict) -> None:
+	"""Send an SMS or chat notice (channels.deliver) from a job, once the transaction that raised it commits
+	(never from inside a sync's batch; dropped if it rolls back). Never raises, not even at commit: a queue
+	that cannot be reached costs the notice and leaves an Error Log, never the sync."""
+
+	def enqueue():
+		try:
+			frappe.enqueue("email_sync.sync.channels.deliver", queue="default", notice=notice)
+		except Exception:
+			frappe.log_error(title="Email Sync could not queue a notification")
+
+	frappe.db.after_commit.add(enqueue)
 
 
 def _enqueue(account: str, trigger: str, job: str, after_commit: bool = False) -> None:
