@@ -360,7 +360,12 @@ class GmailProvider(Provider):
 		attempt = 0
 		while True:
 			try:
-				return fn()
+				result = fn()
+				if result in (None, "", b""):  # an empty answer (users.stop)
+					return {}
+				if not isinstance(result, dict):  # newer clients hand a body that is not JSON back as text
+					raise ValueError("not a JSON object")
+				return result
 			except HttpError as e:
 				error = _api_error(e)
 				if _retryable(error):

@@ -378,7 +378,9 @@ class GmailEmulator:
 			)
 		except InvalidSignature:
 			return _json(400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
-		if claims.get("aud") != f"{self.base}/token" or header.get("kid") != account["key_id"]:
+		# The audience is the token endpoint; newer google-auth always names Google's own.
+		audiences = (f"{self.base}/token", "https://oauth2.googleapis.com/token")
+		if claims.get("aud") not in audiences or header.get("kid") != account["key_id"]:
 			return _json(400, {"error": "invalid_grant", "error_description": "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe."})
 		scopes = set(str(claims.get("scope") or "").split())
 		if not scopes or not scopes <= self.delegations.get(account["client_id"], set()):
