@@ -12,11 +12,14 @@ window.email_sync = window.email_sync || {};
 email_sync.erasure = {
 	preview(frm) {
 		frappe
-			.xcall("email_sync.erasure.preview_erasure", { contact: frm.doc.name }, "GET", {
+			.call({
+				method: "email_sync.erasure.preview_erasure",
+				args: { contact: frm.doc.name },
+				type: "GET",
 				freeze: true,
 				freeze_message: __("Finding what was synced…"),
 			})
-			.then((found) => email_sync.erasure.confirm(frm, found));
+			.then((r) => email_sync.erasure.confirm(frm, r.message));
 	},
 
 	confirm(frm, found) {
@@ -48,12 +51,17 @@ email_sync.erasure = {
 			primary_action_label: __("Erase"),
 			primary_action(values) {
 				frappe
-					.xcall("email_sync.erasure.erase", {
-						contact: frm.doc.name,
-						blacklist: values.blacklist ? 1 : 0,
-						delete_issues: values.delete_issues ? 1 : 0,
-					}, "POST", { freeze: true, freeze_message: __("Erasing…") })
-					.then((r) => {
+					.call({
+						method: "email_sync.erasure.erase",
+						args: {
+							contact: frm.doc.name,
+							blacklist: values.blacklist ? 1 : 0,
+							delete_issues: values.delete_issues ? 1 : 0,
+						},
+						freeze: true,
+						freeze_message: __("Erasing…"),
+					})
+					.then(({ message: r }) => {
 						dialog.hide();
 						frappe.show_alert({
 							message: __("{0} synced emails and {1} files erased.", [r.synced_emails, r.files]),
