@@ -5,6 +5,13 @@ frappe.ui.form.on("Email Sync Account", {
 	onload(frm) {
 		frm.email_sync_saved_store_mode = frm.doc.store_mode;
 	},
+	// The usual port follows the security chosen, unless the admin typed another one.
+	imap_security(frm) {
+		const ports = { SSL: 993, STARTTLS: 143, None: 143 };
+		if (!frm.doc.imap_port || Object.values(ports).includes(frm.doc.imap_port)) {
+			frm.set_value("imap_port", ports[frm.doc.imap_security] || 993);
+		}
+	},
 	after_save(frm) {
 		email_sync_account.offer_to_strip(frm);
 		frm.email_sync_saved_store_mode = frm.doc.store_mode;
@@ -16,7 +23,10 @@ frappe.ui.form.on("Email Sync Account", {
 			const label = frm.doc.connected_on ? __("Reconnect") : __("Connect");
 			frm.add_custom_button(label, () => email_sync_account.connect(frm));
 		}
-		frm.add_custom_button(__("Sync Now"), () => email_sync_account.sync_now(frm));
+		if (!["Draft", "Disconnected"].includes(frm.doc.status)) {
+			// A Draft account cannot sync yet: its setup steps say what is missing instead
+			frm.add_custom_button(__("Sync Now"), () => email_sync_account.sync_now(frm));
+		}
 		frm.add_custom_button(__("Test Connection"), () => email_sync_account.test_connection(frm));
 		if (frm.doc.status !== "Disconnected") {
 			frm.add_custom_button(__("Disconnect"), () => email_sync_account.disconnect(frm), __("Actions"));
@@ -96,7 +106,8 @@ const email_sync_account = {
 	sync_now(frm) {
 		frappe
 			.xcall("email_sync.api.sync_now", { account: frm.doc.name })
-			.then(() => frappe.show_alert({ message: __("Sync started"), indicator: "blue" }));
+			.then(() => frappe.show_alert({ message: __("Sync started"), indicator: "blue" }))
+			.catch(() => {}); // the server's message is already shown
 	},
 
 	test_connection(frm) {
@@ -167,7 +178,7 @@ const email_sync_account = {
 		const sign_in = company
 			? [__("App access set up under Company Mailboxes in Email Sync Settings (Test Connection checks it)"), false]
 			: [oauth ? __("Connect (sign in with {0})", [d.provider === "Gmail" ? "Google" : "Microsoft"]) : __("IMAP host, username and password"),
-				oauth ? !!d.connected_on : !!(d.imap_host && d.username !== undefined)];
+				oauth ? !!d.connected_on : !!(d.imap_host && (d.password || d.auth_type === "OAuth"))];  // username may stay empty
 		const steps = [
 			[__("Provider and address"), !!d.email_address],
 			sign_in,
