@@ -198,3 +198,35 @@ def preview_filter(
 	except RuleError as e:
 		frappe.throw(str(e))
 	return preview(rule, account or None, min(int(limit or 50), 500))
+
+
+@frappe.whitelist(methods=["POST"])
+def reassign_emails(emails, contact: str | None = None, customer: str | None = None, learn: int = 0) -> list[str]:
+	"""File these emails (Communication names) on another Contact and/or Customer (see sync/refile.py)."""
+	from email_sync.sync.refile import reassign
+
+	return reassign(_names(emails), contact or None, customer or None, frappe.utils.sbool(learn))
+
+
+@frappe.whitelist(methods=["POST"])
+def remove_from_record(emails, doctype: str, name: str) -> list[str]:
+	"""Take these emails off one Customer or Contact; an email nothing else holds is removed."""
+	from email_sync.sync.refile import unfile
+
+	return unfile(_names(emails), doctype, name)
+
+
+@frappe.whitelist(methods=["POST"])
+def link_to_issue(emails, issue: str, thread: int = 0) -> list[str]:
+	"""Put these emails (with `thread`, their conversation too) on an existing Issue."""
+	from email_sync.sync.refile import link_to_issue as link
+
+	return link(_names(emails), issue, frappe.utils.sbool(thread))
+
+
+@frappe.whitelist(methods=["POST"])
+def split_to_issue(email: str) -> str:
+	"""A new Issue for this email, out of the Issue it is on."""
+	from email_sync.sync.refile import split_to_new_issue
+
+	return split_to_new_issue(email)

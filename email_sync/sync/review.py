@@ -183,13 +183,14 @@ def _contact_for(address: str, customer: str, display_name: str) -> str:
 	return contact.name
 
 
-def _learn(contact: str, address: str, customer: str) -> None:
+def _learn(contact: str, address: str, customer: str | None) -> None:
+	"""The address onto the Contact (and the Customer onto its links, if given), so the next email is matched."""
 	doc = frappe.get_doc("Contact", contact)
 	changed = False
 	if address and address not in {(e.email_id or "").lower() for e in doc.email_ids}:
 		doc.append("email_ids", {"email_id": address, "is_primary": 0 if doc.email_ids else 1})
 		changed = True
-	if not any(link.link_doctype == "Customer" and link.link_name == customer for link in doc.links):
+	if customer and not any(link.link_doctype == "Customer" and link.link_name == customer for link in doc.links):
 		doc.append("links", {"link_doctype": "Customer", "link_name": customer})
 		changed = True
 	if changed:
