@@ -116,6 +116,8 @@ def finish(account_name: str, code: str) -> None:
 	values = {"connected_by": frappe.session.user, "connected_on": now_datetime(), "auth_type": "OAuth"}
 	if account.status in ("Draft", "Disconnected", "Error"):
 		values.update(status="Active", consecutive_failures=0, next_sync_after=None)
+		if not account.get("activated_on"):
+			values["activated_on"] = now_datetime()  # older mail is history: see IssueRouter
 	frappe.db.set_value("Email Sync Account", account.name, values)
 	frappe.db.commit()
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 
 import frappe
-from frappe.utils import escape_html
+from frappe.utils import escape_html, get_datetime
+from frappe.utils.data import convert_utc_to_system_timezone
 
-from email_sync.engine import FILED, INBOUND
+from email_sync.engine import FILED, INBOUND, NEEDS_REVIEW
 from email_sync.engine.priority import priority_for
 from email_sync.engine.threading import base_subject, thread_message_ids, ticket_references
 from email_sync.sync import notify
@@ -24,15 +25,33 @@ CLOSED_STATUSES = ("Resolved", "Closed")
 
 
 class IssueRouter:
-	def __init__(self, account, settings, force: bool = False):
+	"""Routes a batch's filed emails to Issues. History (mail older than the account's activation, or any
+	imported mail) is filed only: it opens, joins and reopens no Issue, sends no acknowledgement and notifies
+	nobody, unless Email Sync Settings' *Issues for History* is on. An account activated before this was
+	recorded (no `activated_on`) treats all synced mail as new, as it always did."""
+
+	def __init__(self, account, settings, force: bool = False, imported: bool = False):
 		self.account = account
 		self.settings = settings
 		self.force = force  # an Issue asked for by hand: whatever the account's setting, Customer or not
+		self.imported = imported  # the batch comes from files, not from the mailbox: all of it is history
 		self.priority_table = [(row.keyword, row.priority) for row in settings.priority_keywords]
 		self.created: list[str] = []
+		self.activated_on = get_datetime(account.get("activated_on")) if account.get("activated_on") else None
+		self.new_needing_review = 0  # emails of the run waiting in Needs Review that are not history
+
+	def is_history(self, item: Item) -> bool:
+		if self.force or self.settings.get("issues_for_history"):
+			return False
+		if self.imported:
+			return True
+		when = item.plan.message.date or item.fetched.received_at
+		return bool(self.activated_on and when and _local(when) < self.activated_on)
 
 	def route(self, items: list[Item]) -> None:
-		filed = [i for i in items if i.plan.status == FILED]
+		current = [i for i in items if not self.is_history(i)]
+		self.new_needing_review += sum(1 for i in current if i.plan.status == NEEDS_REVIEW)
+		filed = [i for i in current if i.plan.status == FILED]
 		if not filed:
 			return
 		known = self._issues_by_message_id(filed)
@@ -211,6 +230,11 @@ class IssueRouter:
 			issue,
 			update_modified=False,
 		)
+
+
+def _local(when: datetime) -> datetime:
+	"""A message's date (aware, or naive UTC) as the site's naive local time, like the Datetime fields."""
+	return convert_utc_to_system_timezone(when).replace(tzinfo=None)
 
 
 def _when(item: Item):

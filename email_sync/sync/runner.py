@@ -62,7 +62,7 @@ def _run(account_name: str, trigger: str) -> dict:
 				then = router.route if router else None
 				counts.update(write_batch(account_name, items, batch.cursor, snippet_length, then=then))
 				if context:
-					_learn_new_contacts(context.directory, plans)
+					learn_new_contacts(context.directory, plans)
 				_publish_progress(account_name, counts, batch.remaining)
 				if batch.remaining != 0 and time.monotonic() - started > budget:
 					yielded = True  # every batch so far is committed with its cursor: the next run goes on
@@ -88,10 +88,11 @@ def _run(account_name: str, trigger: str) -> dict:
 		if yielded:
 			# Queued behind every job waiting now, so one large mailbox never holds up the other accounts.
 			enqueue_continuation(account_name)
-		if counts[NEEDS_REVIEW]:
+		# History waiting in Needs Review is no news: only the run's newer emails are worth a notification.
+		if router and router.new_needing_review:
 			notify.notify(
 				notify.NEEDS_REVIEW,
-				f"{counts[NEEDS_REVIEW]} emails synced from {account_name} need review",
+				f"{router.new_needing_review} emails synced from {account_name} need review",
 				"Email Sync Account",
 				account_name,
 			)
@@ -100,7 +101,7 @@ def _run(account_name: str, trigger: str) -> dict:
 	return dict(counts)
 
 
-def _learn_new_contacts(directory, plans) -> None:
+def learn_new_contacts(directory, plans) -> None:
 	new = {c.email: c.customer for plan in plans for c in plan.new_contacts}
 	if not new:
 		return

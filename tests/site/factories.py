@@ -72,6 +72,8 @@ def make_account(server, user, **values) -> str:
 			"password": user.password,
 			"status": "Active",
 			"sync_start_date": "2000-01-01",
+			# Active long before the test's mail (dated a few days back), which is therefore new mail, not history.
+			"activated_on": "2000-01-01 00:00:00",
 			"cool_off_minutes": 5,
 			**values,
 		}

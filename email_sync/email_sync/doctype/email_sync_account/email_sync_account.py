@@ -4,7 +4,7 @@
 import frappe
 from frappe import _
 from frappe.model.document import Document
-from frappe.utils import today
+from frappe.utils import now_datetime, today
 
 from email_sync.engine.schedule import ScheduleError, parse_skip_times
 
@@ -19,6 +19,7 @@ class EmailSyncAccount(Document):
 		self.validate_aliases()
 		self.validate_company_mailbox()
 		self.set_sync_start_date()
+		self.set_activated_on()
 
 	def validate_skip_times(self):
 		try:
@@ -61,3 +62,8 @@ class EmailSyncAccount(Document):
 		# History starts when the account is switched on, unless the admin chose an earlier date.
 		if self.status == "Active" and not self.sync_start_date:
 			self.sync_start_date = today()
+
+	def set_activated_on(self):
+		# The moment that separates history (filed only) from new mail (Issues, notifications): see IssueRouter.
+		if self.status == "Active" and not self.activated_on:
+			self.activated_on = now_datetime()
