@@ -61,13 +61,14 @@ def communication_name(key: str) -> str:
 def write_batch(
 	account: str,
 	items: list[Item],
-	cursor: dict,
+	cursor: dict | None,
 	snippet_length: int = 200,
 	then: Callable[[list[Item]], None] | None = None,
 ) -> Counter:
 	"""Persist one batch and its cursor, then commit. Returns counts by status, plus 'already_synced'.
 
 	`then` runs on the newly written items inside the same transaction (Issue routing), before the cursor moves.
+	A `cursor` of None leaves the account's provider cursor as it is: mail imported from files, not the mailbox.
 	"""
 	counts: Counter = Counter()
 	fresh = _not_yet_synced(account, items, counts)
@@ -82,12 +83,13 @@ def write_batch(
 		then(fresh)
 	for item in fresh:
 		counts[item.plan.status] += 1
-	frappe.db.set_value(
-		"Email Sync Account",
-		account,
-		{"sync_cursor": json.dumps(cursor, sort_keys=True), "last_sync": now_datetime()},
-		update_modified=False,
-	)
+	if cursor is not None:
+		frappe.db.set_value(
+			"Email Sync Account",
+			account,
+			{"sync_cursor": json.dumps(cursor, sort_keys=True), "last_sync": now_datetime()},
+			update_modified=False,
+		)
 	frappe.db.sql(
 		"update `tabEmail Sync Account` set emails_synced = ifnull(emails_synced, 0) + %s where name = %s",
 		(counts[FILED], account),

@@ -1,0 +1,80 @@
+"""What a site needs for syncs to run, checked one by one: each check says what is wrong and what to do.
+
+Read-only: nothing here changes the site. Used by `bench --site SITE email-sync doctor`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import frappe
+
+QUEUE = "long"  # where sync jobs run (tasks.py)
+
+
+@dataclass
+class Check:
+	name: str
+	ok: bool
+	detail: str
+	fix: str = ""
+
+
+def run_checks() -> list[Check]:
+	"""Every check, in the order a fix should be attempted: Redis before workers, workers before accounts."""
+	redis = redis_check()
+	checks = [scheduler_check(), redis]
+	checks.append(workers_check() if redis.ok else Check("Workers", False, "Not checked: Redis is unreachable.",
+		"Fix Redis first."))  # fmt: skip
+	return checks + account_checks()
+
+
+def scheduler_check() -> Check:
+	from frappe.utils.scheduler import is_scheduler_disabled, is_scheduler_inactive
+
+	if is_scheduler_disabled(verbose=False):
+		return Check("Scheduler", False, "The scheduler is disabled: no account syncs by itself.",
+			f"bench --site {frappe.local.site} enable-scheduler")  # fmt: skip
+	if is_scheduler_inactive(verbose=False):
+		return Check("Scheduler", False, "The scheduler is paused or the site is in maintenance mode.",
+			"Turn off maintenance_mode and pause_scheduler in the site config.")  # fmt: skip
+	return Check("Scheduler", True, "Enabled.")
+
+
+def redis_check() -> Check:
+	from frappe.utils.background_jobs import get_redis_conn
+
+	try:
+		get_redis_conn().ping()
+	except Exception as e:
+		return Check("Redis", False, f"The job queue's Redis is unreachable: {e}",
+			"Start Redis (bench start, or your supervisor setup) and check redis_queue in common_site_config.json.")  # fmt: skip
+	return Check("Redis", True, "Reachable.")
+
+
+def workers_check() -> Check:
+	from frappe.utils.background_jobs import generate_qname, get_workers
+
+	name = generate_qname(QUEUE)  # the queue's full name on this bench
+	workers = [w for w in get_workers() if name in w.queue_names()]
+	if not workers:
+		return Check("Workers", False, f"No worker listens on the {QUEUE} queue: syncs are queued but never run.",
+			f"Start workers for the {QUEUE} queue (bench start, or bench worker --queue {QUEUE}).")  # fmt: skip
+	return Check("Workers", True, f"{len(workers)} on the {QUEUE} queue.")
+
+
+def account_checks() -> list[Check]:
+	rows = frappe.get_all(
+		"Email Sync Account",
+		filters={"status": ("in", ["Active", "Error"])},
+		fields=["name", "status", "consecutive_failures", "last_error", "last_error_fix"],
+		order_by="name asc",
+	)
+	checks = []
+	for row in rows:
+		if row.status == "Error" or row.consecutive_failures:
+			detail = f"{row.status}: {row.last_error or 'the last sync failed'}"
+			checks.append(Check(f"Account {row.name}", False, detail, row.last_error_fix or "Fix the cause, then sync."))
+		else:
+			checks.append(Check(f"Account {row.name}", True, "Last sync succeeded."))
+	return checks

@@ -1,0 +1,131 @@
+"""The bench commands, run as bench runs them (a subprocess from the sites folder) against the real site."""
+
+import mailbox
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+import frappe
+import pytest
+from factories import deliver, mail, make_account, make_contact, make_customer, new_mailbox, synced, unique
+
+
+def bench(*args: str) -> subprocess.CompletedProcess:
+	frappe.db.commit()  # what the test wrote must be visible to the command's own connection
+	result = subprocess.run(
+		[sys.executable, "-m", "frappe.utils.bench_helper", "frappe", "--site", frappe.local.site, "email-sync", *args],
+		cwd=os.getcwd(),
+		capture_output=True,
+		text=True,
+		timeout=300,
+	)
+	frappe.db.rollback()  # see what the command committed
+	return result
+
+
+@pytest.fixture
+def party():
+	domain = f"{unique('cli')}.test"
+	customer = make_customer(f"Cli {domain}")
+	contact = make_contact("Rae", [f"rae@{domain}"], customer)
+	return frappe._dict(domain=domain, customer=customer, contact=contact)
+
+
+def test_status_lists_accounts_with_health_and_fix(dovecot):
+	box = new_mailbox(dovecot)
+	account = make_account(dovecot, box)
+	frappe.db.set_value("Email Sync Account", account, {"status": "Error", "last_error": "Login refused",
+		"last_error_fix": "Check the password."})  # fmt: skip
+	result = bench("status")
+	assert result.returncode == 0, result.stderr
+	assert "Health" in result.stdout and "Last success" in result.stdout
+	line = next(line for line in result.stdout.splitlines() if line.startswith(account))
+	assert "Error" in line and "red" in line and "Login refused" in line and "Check the password." in line
+	frappe.db.set_value("Email Sync Account", account, "status", "Paused")  # off the next runs' doctor
+	frappe.db.commit()
+
+
+def test_sync_files_mail_now_and_prints_counts(dovecot, party):
+	box = new_mailbox(dovecot)
+	account = make_account(dovecot, box)
+	deliver(dovecot, box, [mail(f"rae@{party.domain}", box.name, subject="Hello from the CLI")])
+	result = bench("sync", box.name)  # by address as well as by name
+	assert result.returncode == 0, result.stderr
+	assert f"{account}: 1 fetched, 1 filed" in result.stdout
+	assert [row.subject for row in synced(account, status="Filed")] == ["Hello from the CLI"]
+
+
+def test_sync_says_why_it_cannot(dovecot):
+	unknown = bench("sync", "nobody@nowhere.example")
+	assert unknown.returncode == 1 and "No Email Sync Account" in unknown.stderr
+	neither = bench("sync")
+	assert neither.returncode == 1 and "Name one account, or pass --all" in neither.stderr
+	box = new_mailbox(dovecot)
+	account = make_account(dovecot, box, password="wrong")
+	failed = bench("sync", account)
+	assert failed.returncode == 1 and "did not sync" in failed.stderr
+	assert "failed:" in failed.stderr  # the reason and what to do, from the account
+
+
+def write_sources(tmp_path, party, to: str) -> list[str]:
+	date = datetime(2026, 10, 1, 9, tzinfo=timezone.utc)
+	eml = tmp_path / "one.eml"
+	eml.write_bytes(mail(f"rae@{party.domain}", to, subject="From an eml file", date=date))
+	box = mailbox.mbox(str(tmp_path / "archive.mbox"))
+	for i in range(3):
+		box.add(mail(f"rae@{party.domain}", to, subject=f"From an mbox {i}", date=date))
+	box.close()
+	maildir = mailbox.Maildir(str(tmp_path / "Maildir"))
+	maildir.add(mail(f"rae@{party.domain}", to, subject="From a Maildir", date=date))
+	maildir.add(mail(f"rae@{party.domain}", to, subject="Nobody we know", date=date).replace(
+		f"rae@{party.domain}".encode(), b"stranger@elsewhere.example"))  # fmt: skip
+	return [str(eml), str(tmp_path / "archive.mbox"), str(tmp_path / "Maildir")]
+
+
+def test_import_files_eml_mbox_and_maildir_once_without_moving_the_cursor(dovecot, party, tmp_path):
+	box = new_mailbox(dovecot)
+	account = make_account(dovecot, box, create_issues=1)
+	frappe.db.set_value("Email Sync Account", account, "sync_cursor", '{"kept": true}')
+	paths = write_sources(tmp_path, party, box.name)
+
+	first = bench("import", *paths, "--account", account, "--batch-size", "2")
+	assert first.returncode == 0, first.stderr
+	assert f"{account}: 6 read, 5 filed, 0 skipped, 1 needs review, 0 failed, 0 already synced" in first.stdout
+	rows = synced(account)
+	assert len(rows) == 6 and {r.subject for r in rows} >= {"From an eml file", "From a Maildir", "From an mbox 2"}
+	# imported mail is history: filed on its Contact, but no Issue even on an account that creates them
+	assert not frappe.get_all("Synced Email", filters={"account": account, "issue": ("is", "set")})
+	assert frappe.db.get_value("Email Sync Account", account, "sync_cursor") == '{"kept": true}'
+
+	again = bench("import", *paths, "--account", account)
+	assert again.returncode == 0, again.stderr
+	assert "6 read, 0 filed, 0 skipped, 0 needs review, 0 failed, 6 already synced" in again.stdout
+	assert len(synced(account)) == 6
+
+
+def test_import_says_why_it_cannot(dovecot, tmp_path):
+	box = new_mailbox(dovecot)
+	account = make_account(dovecot, box)
+	missing = bench("import", str(tmp_path / "nothing.mbox"), "--account", account)
+	assert missing.returncode == 1 and "no such file or folder" in missing.stderr
+	(tmp_path / "empty").mkdir()
+	empty = bench("import", str(tmp_path / "empty"), "--account", account)
+	assert empty.returncode == 1 and "No messages" in empty.stderr
+	no_account = bench("import", str(tmp_path / "empty"))
+	assert no_account.returncode == 2 and "--account" in no_account.stderr
+
+
+def test_doctor_checks_scheduler_redis_workers_and_accounts(dovecot):
+	box = new_mailbox(dovecot)
+	account = make_account(dovecot, box)
+	frappe.db.set_value("Email Sync Account", account, {"status": "Error", "last_error": "Login refused",
+		"last_error_fix": "Check the password."})  # fmt: skip
+	result = bench("doctor")
+	for check in ("Scheduler", "Redis", "Workers"):
+		assert f"] {check}: " in result.stdout
+	assert f"[FAIL] Account {account}: Error: Login refused" in result.stdout
+	assert "What to do: Check the password." in result.stdout
+	assert result.returncode == 1 and "check(s) failed" in result.stderr
+	frappe.db.set_value("Email Sync Account", account, "status", "Paused")
+	frappe.db.commit()
