@@ -55,7 +55,7 @@ def _read_one_file(path: str) -> Iterator[Source]:
 
 
 def _read_folder(path: str) -> Iterator[Source]:
-	if all(os.path.isdir(os.path.join(path, sub)) for sub in ("cur", "new", "tmp")):
+	if _is_maildir(path):
 		box = mailbox.Maildir(path, factory=None, create=False)
 		for key in sorted(box.iterkeys()):
 			yield Source(os.path.join(path, key), box.get_bytes(key))
@@ -68,13 +68,36 @@ def _read_folder(path: str) -> Iterator[Source]:
 
 
 def count_messages(paths: list[str]) -> int:
-	"""How many messages an import of `paths` will read (for a progress bar); reads headers of mbox files only."""
-	return sum(1 for _ in _labels(paths))
+	"""How many messages an import of `paths` will read (for a progress bar), without reading their bodies.
+	Raises ImportSourceError for a path that does not exist."""
+	total = 0
+	for path in paths:
+		if not os.path.exists(path):
+			raise ImportSourceError(f"{path}: no such file or folder")
+		if _is_maildir(path):
+			total += len(mailbox.Maildir(path, factory=None, create=False))
+		elif os.path.isdir(path):
+			total += sum(_count_file(os.path.join(root, name)) for root, _, files in os.walk(path)
+				for name in files if not name.startswith("."))  # fmt: skip
+		else:
+			total += _count_file(path)
+	return total
 
 
-def _labels(paths: list[str]) -> Iterator[str]:
-	for source in read_sources(paths):
-		yield source.label
+def _count_file(path: str) -> int:
+	with open(path, "rb") as f:
+		is_mbox = f.read(5) == b"From "
+	if not is_mbox:
+		return 1
+	box = mailbox.mbox(path, create=False)
+	try:
+		return len(box)  # the table of contents: message offsets, not messages
+	finally:
+		box.close()
+
+
+def _is_maildir(path: str) -> bool:
+	return all(os.path.isdir(os.path.join(path, sub)) for sub in ("cur", "new", "tmp"))
 
 
 def import_files(
