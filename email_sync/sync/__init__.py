@@ -7,4 +7,6 @@ Modules:
   runner.py       one account's sync run: the background job; health, logs, cool-off
   dispatcher.py   the per-minute scheduler entry that finds due accounts
   tasks.py        the one place that enqueues sync jobs
+  importer.py     mail from .eml, mbox and Maildir files through the same pipeline, as history
+  doctor.py       what a site needs for syncs to run, checked one by one (bench email-sync doctor)
 """
