@@ -6,6 +6,7 @@ the reason (and what to do) on stderr. The work itself lives in email_sync/sync/
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 
 import click
@@ -42,6 +43,11 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 	lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in [headers, *rows]]
 	lines.insert(1, "  ".join("-" * w for w in widths))
 	return "\n".join(lines)
+
+
+def _interactive() -> bool:
+	# A live counter only on a terminal: in a log or a pipe it would be noise.
+	return sys.stdout.isatty()
 
 
 def _account_or_fail(name: str) -> str:
@@ -96,8 +102,6 @@ def sync(context, account=None, all_accounts=False):
 	"""Sync ACCOUNT (its name or address), or --all, now and in the foreground; prints the counts."""
 	import frappe
 
-	from email_sync.sync.runner import sync_account
-
 	if bool(account) == all_accounts:
 		_fail("Name one account, or pass --all.")
 	with _site(context):
@@ -108,22 +112,36 @@ def sync(context, account=None, all_accounts=False):
 				_fail("No Active account to sync: set an account's status to Active first.")
 		else:
 			names = [_account_or_fail(account)]
-		failed = []
-		with click.progressbar(names, label="Syncing", item_show_func=lambda n: n or "") as bar:
-			results = [(name, sync_account(name, trigger="Manual")) for name in bar]
-		for name, counts in results:
-			if counts.get("status") == "Skipped":
-				failed.append(name)
-				click.echo(f"{name}: not synced: {counts['reason']}")
-				continue
-			click.echo(f"{name}: {_counts(counts)}")
-			row = frappe.db.get_value("Email Sync Account", name, ["consecutive_failures", "last_error",
-				"last_error_fix"], as_dict=True)  # fmt: skip
-			if row.consecutive_failures:
-				failed.append(name)
-				click.echo(f"{name}: failed: {row.last_error} {row.last_error_fix}", err=True)
+		failed = [name for i, name in enumerate(names, 1) if not _sync_one(name, i, len(names))]
 		if failed:
 			_fail(f"{len(failed)} of {len(names)} accounts did not sync: {', '.join(failed)}.")
+
+
+def _sync_one(name: str, i: int, total: int) -> bool:
+	"""Sync one account with a live counter on a terminal, print its counts; False when it did not sync."""
+	import frappe
+
+	from email_sync.sync.runner import sync_account
+
+	label = f"[{i}/{total}] {name}" if total > 1 else name
+
+	def progress(counts, remaining):
+		to_go = f", {remaining} to go" if remaining else ""
+		click.echo(f"\r{label}: {counts['fetched']} fetched{to_go}", nl=False)
+
+	counts = sync_account(name, trigger="Manual", progress=progress if _interactive() else None)
+	if _interactive():
+		click.echo("\r\033[K", nl=False)  # the live line gives way to the result
+	if counts.get("status") == "Skipped":
+		click.echo(f"{name}: not synced: {counts['reason']}", err=True)
+		return False
+	click.echo(f"{name}: {_counts(counts)}")
+	row = frappe.db.get_value("Email Sync Account", name, ["consecutive_failures", "last_error", "last_error_fix"],
+		as_dict=True)  # fmt: skip
+	if row.consecutive_failures:
+		click.echo(f"{name}: failed: {row.last_error} {row.last_error_fix}", err=True)
+		return False
+	return True
 
 
 @email_sync.command("import")

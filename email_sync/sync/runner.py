@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import frappe
 from frappe.utils import add_to_date, now_datetime
@@ -25,17 +26,18 @@ PROGRESS_EVENT = "email_sync_progress"
 DEFAULT_TIME_BUDGET = 120  # seconds a run may take before it yields to the other accounts' jobs
 
 
-def sync_account(account: str, trigger: str = "Scheduler") -> dict:
-	"""Sync `account` now. Returns the run's counts; also recorded in an Email Sync Log row."""
+def sync_account(account: str, trigger: str = "Scheduler", progress: Callable | None = None) -> dict:
+	"""Sync `account` now. Returns the run's counts; also recorded in an Email Sync Log row.
+	`progress(counts, remaining)` is called after each committed batch (the bench command's progress)."""
 	if not _acquire(account):
 		return {"status": "Skipped", "reason": "A sync of this account is already running."}
 	try:
-		return _run(account, trigger)
+		return _run(account, trigger, progress)
 	finally:
 		_release(account)
 
 
-def _run(account_name: str, trigger: str) -> dict:
+def _run(account_name: str, trigger: str, progress: Callable | None = None) -> dict:
 	account = frappe.get_doc("Email Sync Account", account_name)
 	log = _start_log(account_name, trigger)
 	counts: Counter = Counter()
@@ -64,6 +66,8 @@ def _run(account_name: str, trigger: str) -> dict:
 				if context:
 					learn_new_contacts(context.directory, plans)
 				_publish_progress(account_name, counts, batch.remaining)
+				if progress:
+					progress(counts, batch.remaining)
 				if batch.remaining != 0 and time.monotonic() - started > budget:
 					yielded = True  # every batch so far is committed with its cursor: the next run goes on
 					break

@@ -56,6 +56,17 @@ def test_sync_files_mail_now_and_prints_counts(dovecot, party):
 	assert [row.subject for row in synced(account, status="Filed")] == ["Hello from the CLI"]
 
 
+def test_sync_reports_progress_after_each_batch(dovecot, party):
+	from email_sync.sync.runner import sync_account
+
+	box = new_mailbox(dovecot)
+	account = make_account(dovecot, box, batch_size=2)
+	deliver(dovecot, box, [mail(f"rae@{party.domain}", box.name, subject=f"Part {i}") for i in range(5)])
+	seen = []
+	sync_account(account, progress=lambda counts, remaining: seen.append(counts["fetched"]))
+	assert seen[:3] == [2, 4, 5]
+
+
 def test_sync_says_why_it_cannot(dovecot):
 	unknown = bench("sync", "nobody@nowhere.example")
 	assert unknown.returncode == 1 and "No Email Sync Account" in unknown.stderr
