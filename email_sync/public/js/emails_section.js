@@ -95,17 +95,131 @@ email_sync.EmailsSection = class {
 					<span style="flex:none; display:inline-flex; gap:8px; align-items:center">${email_sync.badge(email.source)} ${clip} ${issue}</span>
 					<span class="text-muted small email-sync-date" style="margin-left:auto; white-space:nowrap; flex:none"
 						title="${esc(frappe.datetime.str_to_user(email.communication_date))}">${email_sync.when(email.communication_date)}</span>
+					${this.actions_menu(email)}
 				</div>
 				<div class="text-muted small ellipsis">${esc(who)}</div>
 				<div class="small ellipsis">${esc(email.snippet || "")}</div>
 				${email_sync.attachment_list(email.attachments)}
 			</div></div>`);
 		$row.on("click", (e) => {
-			if ($(e.target).closest("a").length) return;
+			if ($(e.target).closest("a, .email-sync-actions").length) return;
 			email_sync.open_email(email.name, this.frm);
 		});
+		const done = () => this.frm.reload_doc(); // the list, the timeline and the counts follow
+		$row.find(".email-sync-reassign").on("click", () => email_sync.reassign_dialog([email.name], this.frm, done));
+		$row.find(".email-sync-remove").on("click", () => email_sync.remove_from_record(email, this.frm, done));
+		$row.find(".email-sync-link-issue").on("click", () => email_sync.link_issue_dialog(email, done));
 		return $row;
 	}
+
+	// Put a wrong filing right; only for synced emails (the server checks who may do what).
+	actions_menu(email) {
+		if (!email.account) return "";
+		const item = (cls, label) => `<li><a class="dropdown-item ${cls}" href="#" onclick="return false">${label}</a></li>`;
+		return `<div class="dropdown email-sync-actions" style="flex:none">
+			<button class="btn btn-xs btn-default email-sync-actions-toggle" data-toggle="dropdown" title="${__("Fix filing")}"
+				aria-label="${__("Fix filing")}">&hellip;</button>
+			<ul class="dropdown-menu dropdown-menu-right">
+				${item("email-sync-reassign", __("Reassign…"))}
+				${item("email-sync-remove", __("Remove from this record"))}
+				${frappe.model.can_write("Issue") ? item("email-sync-link-issue", __("Link to Issue…")) : ""}
+			</ul></div>`;
+	}
+};
+
+// File emails (Communication names) on another Customer and/or Contact instead of where they are.
+email_sync.reassign_dialog = (emails, frm, done) => {
+	const dialog = new frappe.ui.Dialog({
+		title: __("Reassign email"),
+		fields: [
+			{ fieldtype: "Link", fieldname: "customer", label: __("Customer"), options: "Customer" },
+			{
+				fieldtype: "Link",
+				fieldname: "contact",
+				label: __("Contact"),
+				options: "Contact",
+				get_query: () => {
+					const customer = dialog.get_value("customer");
+					return customer
+						? { query: "frappe.contacts.doctype.contact.contact.contact_query", filters: { link_doctype: "Customer", link_name: customer } }
+						: {};
+				},
+			},
+			{
+				fieldtype: "Check",
+				fieldname: "learn",
+				label: __("Learn the address: add it to this Contact, so later mail from it is filed there"),
+				depends_on: "eval:doc.contact",
+			},
+			{ fieldtype: "HTML", options: `<p class="text-muted small">${__("The email leaves the Customers and Contacts it is on now, in every mailbox that synced it.")}</p>` },
+		],
+		primary_action_label: __("Reassign"),
+		primary_action(values) {
+			if (!values.customer && !values.contact) {
+				frappe.msgprint(__("Choose a Customer or a Contact."));
+				return;
+			}
+			frappe
+				.xcall("email_sync.api.reassign_emails", { emails, customer: values.customer, contact: values.contact, learn: values.learn ? 1 : 0 })
+				.then(() => {
+					dialog.hide();
+					frappe.show_alert({ message: __("Email reassigned"), indicator: "green" });
+					done && done();
+				});
+		},
+	});
+	dialog.show();
+	return dialog;
+};
+
+// Take the email off the record it is listed on; with nothing else holding it, it is removed.
+email_sync.remove_from_record = (email, frm, done) => {
+	frappe.confirm(
+		__("Remove {0} from {1} {2}? If no other Customer, Contact or Issue holds it, the email is removed.", [
+			`<b>${frappe.utils.escape_html(email.subject || __("(no subject)"))}</b>`,
+			__(frm.doctype),
+			frappe.utils.escape_html(frm.doc.name),
+		]),
+		() =>
+			frappe
+				.xcall("email_sync.api.remove_from_record", { emails: [email.name], doctype: frm.doctype, name: frm.doc.name })
+				.then(() => {
+					frappe.show_alert({ message: __("Email removed from this record"), indicator: "green" });
+					done && done();
+				})
+	);
+};
+
+// Put the email on an existing Issue (with its conversation, if asked), or split it into a new Issue.
+email_sync.link_issue_dialog = (email, done) => {
+	const on_issue = email.reference_doctype === "Issue";
+	const dialog = new frappe.ui.Dialog({
+		title: __("Link to Issue"),
+		fields: [
+			{ fieldtype: "Link", fieldname: "issue", label: __("Issue"), options: "Issue", reqd: 1 },
+			{ fieldtype: "Check", fieldname: "thread", label: __("With the rest of its thread") },
+		],
+		primary_action_label: __("Link"),
+		primary_action(values) {
+			frappe.xcall("email_sync.api.link_to_issue", { emails: [email.name], issue: values.issue, thread: values.thread ? 1 : 0 }).then(() => {
+				dialog.hide();
+				frappe.show_alert({ message: __("Email linked to {0}", [values.issue]), indicator: "green" });
+				done && done();
+			});
+		},
+	});
+	if (frappe.model.can_create("Issue")) {
+		dialog.set_secondary_action_label(on_issue ? __("Split into a new Issue") : __("New Issue from this email"));
+		dialog.set_secondary_action(() =>
+			frappe.xcall("email_sync.api.split_to_issue", { email: email.name }).then((issue) => {
+				dialog.hide();
+				frappe.show_alert({ message: __("Issue {0} created", [issue]), indicator: "green" });
+				done && done();
+			})
+		);
+	}
+	dialog.show();
+	return dialog;
 };
 
 email_sync.file_size = (bytes) =>
