@@ -5,8 +5,19 @@ import json
 
 import frappe
 import pytest
-from factories import deliver, mail, mail_with_files, make_account, make_contact, make_customer, new_mailbox
-from factories import pdf, site_user, synced, unique
+from factories import (
+	deliver,
+	mail,
+	mail_with_files,
+	make_account,
+	make_contact,
+	make_customer,
+	new_mailbox,
+	pdf,
+	site_user,
+	synced,
+	unique,
+)
 
 from email_sync import api
 from email_sync.sync.runner import sync_account

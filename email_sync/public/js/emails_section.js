@@ -115,7 +115,7 @@ email_sync.EmailsSection = class {
 	// Put a wrong filing right; only for synced emails (the server checks who may do what).
 	actions_menu(email) {
 		if (!email.account) return "";
-		const item = (cls, label) => `<li><a class="dropdown-item ${cls}" href="#" onclick="return false">${label}</a></li>`;
+		const item = (cls, label) => `<li><button type="button" class="dropdown-item ${cls}">${label}</button></li>`;
 		return `<div class="dropdown email-sync-actions" style="flex:none">
 			<button class="btn btn-xs btn-default email-sync-actions-toggle" data-toggle="dropdown" title="${__("Fix filing")}"
 				aria-label="${__("Fix filing")}">&hellip;</button>
