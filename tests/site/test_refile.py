@@ -221,3 +221,17 @@ def test_split_into_a_new_issue_and_replies_follow_the_split(dovecot, filed):
 		headers={"In-Reply-To": message_id})])  # fmt: skip
 	sync_account(account)
 	assert frappe.db.get_value("Synced Email", {"account": account, "subject": f"Re: {filed.subject}"}, "issue") == issue
+
+
+def test_several_emails_are_reassigned_at_once(dovecot, filed):
+	box, account = filed.boxes[0], filed.accounts[0]
+	deliver(dovecot, box, [mail(f"lee@{filed.domain}", box.name, subject=f"Second order {unique()}")])
+	sync_account(account)
+	second = synced(account, status="Filed")[-1].communication
+	assert second != filed.communication
+	frappe.set_user(sales_user())
+	assert api.reassign_emails([filed.communication, second], customer=filed.right) == [filed.communication, second]
+	frappe.set_user("Administrator")
+	for communication in (filed.communication, second):
+		assert links(communication) == [("Customer", filed.right)]
+	assert {(r.matched_contacts, r.matched_customers) for r in copies(filed.rows)} == {("", filed.right)}
