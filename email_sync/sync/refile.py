@@ -20,7 +20,7 @@ from email_sync.permissions import private_to_others
 from email_sync.providers import FetchedMessage
 from email_sync.sync.attachments import attach_to_issue
 from email_sync.sync.context import load_settings
-from email_sync.sync.review import _counterpart, _learn, require, stored_plan
+from email_sync.sync.review import counterpart, learn_address, require, stored_plan
 from email_sync.sync.writer import LINK_FIELDS, Item, insert_ignore, timeline_links
 
 PARTIES = ("Customer", "Contact")
@@ -45,7 +45,7 @@ def reassign(communications: list[str], contact: str | None = None, customer: st
 		old = _parties(email)
 		_require_all(old)
 		if learn and contact:
-			_learn(contact, _counterpart(email.rows[0]), customer)
+			learn_address(contact, counterpart(email.rows[0]), customer)
 		contacts = [contact] if contact else []
 		customers = [customer] if customer else _customers_of(contact)
 		new = [("Contact", c) for c in contacts] + [("Customer", c) for c in customers]

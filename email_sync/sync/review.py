@@ -26,9 +26,9 @@ def assign_to_customer(names: list[str], customer: str, contact: str | None = No
 		require("Contact", contact, "write")
 	filed = []
 	for row in synced_rows(names, ("Needs Review",)):
-		address = _counterpart(row)
+		address = counterpart(row)
 		person = contact or _contact_for(address, customer, row.sender_name if row.direction == INBOUND else "")
-		_learn(person, address, customer)
+		learn_address(person, address, customer)
 		plan = _file(row, [person], [customer], _("Assigned to Customer {0} by {1}.").format(customer, frappe.session.user))
 		_route_issue(row, plan, force=False)
 		settle_copies(row)
@@ -54,7 +54,7 @@ def create_customer(name: str, customer_name: str | None = None) -> str:
 
 
 def customer_prefill(row) -> dict:
-	address = _counterpart(row)
+	address = counterpart(row)
 	domain = address.rpartition("@")[2]
 	company = domain and domain not in FREE_MAIL_DOMAINS
 	name = domain.split(".")[0].replace("-", " ").title() if company else (row.sender_name or address)
@@ -84,7 +84,7 @@ def ignore_senders(names: list[str]) -> list[str]:
 	"""Blacklist each email's sender, and skip the email; its unlinked Communication goes."""
 	ignored = []
 	for row in synced_rows(names, ("Needs Review",)):
-		address = _counterpart(row)
+		address = counterpart(row)
 		if address and not frappe.db.exists("Email Sync Blacklist", address):
 			frappe.get_doc(
 				{
@@ -159,7 +159,7 @@ def synced_rows(names: list[str], statuses: tuple[str, ...], ptype: str = "write
 	return rows
 
 
-def _counterpart(row) -> str:
+def counterpart(row) -> str:
 	"""The outside party: the sender of inbound mail, the first recipient of outbound mail."""
 	if row.direction == OUTBOUND:
 		return (row.recipients or "").split(",")[0].strip().lower()
@@ -183,7 +183,7 @@ def _contact_for(address: str, customer: str, display_name: str) -> str:
 	return contact.name
 
 
-def _learn(contact: str, address: str, customer: str | None) -> None:
+def learn_address(contact: str, address: str, customer: str | None) -> None:
 	"""The address onto the Contact (and the Customer onto its links, if given), so the next email is matched."""
 	doc = frappe.get_doc("Contact", contact)
 	changed = False
