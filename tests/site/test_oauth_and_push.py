@@ -140,6 +140,7 @@ def test_gmail_connect_push_and_revoked_grant(web, browser):
 		back = browser.get(consent.headers["Location"], allow_redirects=False)
 		assert back.status_code in (301, 302, 303) and "connect_error" not in back.headers["Location"]
 		assert account_doc(account).status == "Active"
+		assert account_doc(account).activated_on  # mail older than this is history (see test_history.py)
 		assert gmail.pkce_checked == 1  # the code was redeemed with the verifier of its challenge
 		assert sync_account(account)["Filed"] == 1
 
