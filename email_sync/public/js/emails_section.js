@@ -114,7 +114,7 @@ email_sync.EmailsSection = class {
 
 	// Put a wrong filing right; only for synced emails (the server checks who may do what).
 	actions_menu(email) {
-		if (!email.account) return "";
+		if (!email.account) return `<span style="width:26px; flex:none"></span>`; // dates stay in one column
 		const item = (cls, label) => `<li><button type="button" class="dropdown-item ${cls}">${label}</button></li>`;
 		return `<div class="dropdown email-sync-actions" style="flex:none">
 			<button class="btn btn-xs btn-default email-sync-actions-toggle" data-toggle="dropdown" title="${__("Fix filing")}"
