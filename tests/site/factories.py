@@ -54,6 +54,14 @@ def make_contact(first_name: str, emails: list[str], customer: str | None = None
 	return doc.name
 
 
+def make_party(prefix: str, first_name: str):
+	"""A Customer at its own unique domain with one Contact, `first_name.lower()@domain`."""
+	domain = f"{unique(prefix.lower())}.test"
+	customer = make_customer(f"{prefix.title()} {domain}")
+	contact = make_contact(first_name, [f"{first_name.lower()}@{domain}"], customer)
+	return frappe._dict(domain=domain, customer=customer, contact=contact)
+
+
 def new_mailbox(server):
 	"""A Dovecot user whose address no earlier run has used (accounts are named by address)."""
 	return server.add_user(name=f"{unique('box')}@mail.example")

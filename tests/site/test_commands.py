@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import frappe
 import pytest
-from factories import deliver, mail, make_account, make_contact, make_customer, new_mailbox, synced, unique
+from factories import make_party, deliver, mail, make_account, new_mailbox, synced
 
 
 def bench(*args: str) -> subprocess.CompletedProcess:
@@ -26,10 +26,7 @@ def bench(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def party():
-	domain = f"{unique('cli')}.test"
-	customer = make_customer(f"Cli {domain}")
-	contact = make_contact("Rae", [f"rae@{domain}"], customer)
-	return frappe._dict(domain=domain, customer=customer, contact=contact)
+	return make_party("Cli", "Rae")
 
 
 def test_status_lists_accounts_with_health_and_fix(dovecot):

@@ -2,7 +2,7 @@
 
 import frappe
 import pytest
-from factories import site_user, deliver, mail, make_account, make_contact, make_customer, new_mailbox, synced, unique
+from factories import make_party, site_user, deliver, mail, make_account, new_mailbox, synced
 
 from email_sync.api import test_connection as check_connection
 from email_sync.desk import dashboard, email_view, party_emails
@@ -13,10 +13,7 @@ from email_sync.sync.runner import sync_account
 
 @pytest.fixture
 def party():
-	domain = f"{unique('acme')}.test"
-	customer = make_customer(f"Acme {domain}")
-	contact = make_contact("Ana", [f"ana@{domain}"], customer)
-	return frappe._dict(domain=domain, customer=customer, contact=contact)
+	return make_party("Acme", "Ana")
 
 
 def test_emails_tab_lists_newest_first_with_source_direction_and_paging(dovecot, party):

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import frappe
 import pytest
-from factories import make_account, new_mailbox, site_user, unique
+from factories import make_account, new_mailbox, site_user
 from frappe.utils import now_datetime
 from frappe.utils.background_jobs import get_job
 

@@ -4,17 +4,14 @@ from datetime import datetime, timedelta, timezone
 
 import frappe
 import pytest
-from factories import deliver, mail, make_account, make_contact, make_customer, new_mailbox, synced, unique
+from factories import make_party, deliver, mail, make_account, new_mailbox, synced
 
 from email_sync.sync.runner import sync_account
 
 
 @pytest.fixture
 def party():
-	domain = f"{unique('history')}.test"
-	customer = make_customer(f"History {domain}")
-	contact = make_contact("Kim", [f"kim@{domain}"], customer)
-	return frappe._dict(domain=domain, customer=customer, contact=contact)
+	return make_party("History", "Kim")
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 import frappe
 import pytest
-from factories import site_user, deliver, mail, make_account, make_contact, make_customer, new_mailbox, synced, unique
+from factories import make_party, site_user, deliver, mail, make_account, new_mailbox, synced, unique
 
 from email_sync.api import assign_to_customer, create_customer, create_issues, ignore_senders
 from email_sync.sync.runner import sync_account
@@ -10,10 +10,7 @@ from email_sync.sync.runner import sync_account
 
 @pytest.fixture
 def party():
-	domain = f"{unique('umbrella')}.test"
-	customer = make_customer(f"Umbrella {domain}")
-	contact = make_contact("Lee", [f"lee@{domain}"], customer)
-	return frappe._dict(domain=domain, customer=customer, contact=contact)
+	return make_party("Umbrella", "Lee")
 
 
 @pytest.fixture
@@ -225,7 +222,7 @@ def test_new_issue_gets_mapped_fields_and_an_acknowledgement(dovecot, party, set
 		row = frappe.get_doc("Synced Email", synced(account)[0].name)
 		assert "acknowledgement was not sent" in row.reason
 
-		outgoing = frappe.get_doc({"doctype": "Email Account", "email_id": f"{unique('support')}@ourco.example",
+		frappe.get_doc({"doctype": "Email Account", "email_id": f"{unique('support')}@ourco.example",
 			"email_account_name": unique("Support "), "enable_outgoing": 1, "default_outgoing": 1,
 			"smtp_server": "127.0.0.1", "awaiting_password": 1}).insert(ignore_permissions=True)
 		frappe.db.commit()
