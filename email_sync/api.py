@@ -40,11 +40,18 @@ def test_connection(account: str, preview: int = 5) -> dict:
 		result = provider_for(doc).test()
 		sample = _preview(doc, int(preview or 0)) if result.ok and int(preview or 0) else []
 	except ProviderError as e:
-		return {"ok": False, "message": f"{e.message} {e.fix}", "folders": [], "preview": []}
+		return {"ok": False, "connected": False, "message": f"{e.message} {e.fix}", "folders": [], "preview": []}
+	# A missing folder is not a failed connection: the live list is there to pick from.
+	connected = result.ok or result.code == "folder_missing"
+	message = result.message
+	if result.code == "folder_missing":
+		message = f"Connected, but {message[:1].lower()}{message[1:]}"
 	return {
 		"ok": result.ok,
-		"message": result.message,
-		"folders": [{"name": f.name, "role": f.role} for f in result.folders if f.selectable],
+		"connected": connected,
+		"code": result.code,
+		"message": message,
+		"folders": [{"name": f.name, "role": f.role} for f in result.folders if f.selectable] if connected else [],
 		"preview": sample,
 	}
 

@@ -174,6 +174,7 @@ class TestResult:
 	ok: bool
 	message: str
 	folders: list[Folder] = field(default_factory=list)
+	code: str = ""  # the ProviderError's code when not ok; "folder_missing" means the connection itself worked
 
 
 class ProviderError(Exception):
@@ -213,6 +214,17 @@ class ConnectionFailed(ProviderError):
 class FolderMissing(ProviderError):
 	code = "folder_missing"
 	fix = "Pick the folders again from the live list on the account form."
+
+	def __init__(self, message: str, *, fix: str | None = None, missing=(), existing=()):
+		# A fix that names what does exist saves the admin a round trip to the mail client.
+		self.missing, self.existing = list(missing), list(existing)
+		if self.existing and not fix:
+			names = ", ".join(f'"{name}"' for name in self.missing)
+			fix = (
+				f"Remove {names} from the account's folders, or pick them again from the live list (Test "
+				f"Connection on the account form). Folders that exist: {', '.join(self.existing)}."
+			)
+		super().__init__(message, fix=fix)
 
 
 class AccessRevoked(ProviderError):
@@ -268,7 +280,7 @@ class Provider(ABC):
 			self.connect()
 			folders = self.list_folders()
 		except ProviderError as e:
-			return TestResult(False, f"{e.message} {e.fix}")
+			return TestResult(False, f"{e.message} {e.fix}", code=e.code)
 		finally:
 			self.close()
 		return TestResult(True, f"Connected to {self.config.address or self.config.host}.", folders)

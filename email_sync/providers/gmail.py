@@ -253,7 +253,7 @@ class GmailProvider(Provider):
 			self._labels_to_read()
 			folders = self._folders
 		except ProviderError as e:
-			return TestResult(False, f"{e.message} {e.fix}")
+			return TestResult(False, f"{e.message} {e.fix}", self._folders or [], code=e.code)
 		finally:
 			self.close()
 		found = self.email_address.lower()
@@ -516,7 +516,9 @@ class GmailProvider(Provider):
 		for wanted in dict.fromkeys(n.strip() for n in self.config.folders if n and n.strip()) or ["INBOX"]:
 			label_id = self._find_label(wanted)
 			if label_id is None:
-				raise FolderMissing(f'The Gmail label "{wanted}" does not exist in this mailbox.')
+				existing = [n for i, n in self._label_names.items() if i not in NEVER_READ]
+				message = f'The Gmail label "{wanted}" does not exist in this mailbox.'
+				raise FolderMissing(message, missing=[wanted], existing=existing)
 			if label_id in NEVER_READ:  # spam and trash are never synced, whatever the settings say
 				self.skipped_folders.append(self._label_names[label_id])
 				continue

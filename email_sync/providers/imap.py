@@ -407,10 +407,13 @@ class IMAPProvider(Provider):
 		wanted = list(dict.fromkeys(_normalise_inbox(n) for n in self.config.folders if n.strip())) or ["INBOX"]
 		chosen: list[Folder] = []
 		self.skipped_folders = []
+		if missing := [name for name in wanted if name not in by_name]:
+			listed = ", ".join(f'"{name}"' for name in missing)
+			verb = "does not exist" if len(missing) == 1 else "do not exist"
+			existing = [f.name for f in folders if f.selectable and f.role != "junk"]
+			raise FolderMissing(f"The folder {listed} {verb} on {self.host}.", missing=missing, existing=existing)
 		for name in wanted:
-			folder = by_name.get(name)
-			if folder is None:
-				raise FolderMissing(f'The folder "{name}" does not exist on {self.host}.')
+			folder = by_name[name]
 			if not folder.selectable:
 				raise FolderMissing(f'The folder "{name}" on {self.host} only holds other folders and has no mail.')
 			if folder.role == "junk":  # spam is never synced, whatever the settings say
@@ -587,13 +590,16 @@ class IMAPProvider(Provider):
 
 	def test(self) -> TestResult:
 		"""Connect, list folders and count the mail a first sync with these settings would read."""
+		folders: list[Folder] = []
 		try:
 			self.connect()
 			folders = self.list_folders()
 			reading = self._folders_to_read()
 			count = sum(len(self._plan(folder, None).uids) for folder in reading)
+		except FolderMissing as e:
+			return TestResult(False, f"{e.message} {e.fix}", folders, code=e.code)
 		except ProviderError as e:
-			return TestResult(False, f"{e.message} {e.fix}")
+			return TestResult(False, f"{e.message} {e.fix}", code=e.code)
 		finally:
 			self.close()
 		names = ", ".join(f.name for f in reading)

@@ -475,7 +475,9 @@ class MicrosoftProvider(Provider):
 				by_name.get(name) or by_lower.get(name.lower()) or by_role.get(aliases.get(name.lower(), ""))
 			)
 			if folder is None:
-				raise FolderMissing(f'The folder "{name}" does not exist in the mailbox of {self._who()}.')
+				existing = [f.name for f in folders if f.role not in NEVER_READ_ROLES]
+				message = f'The folder "{name}" does not exist in the mailbox of {self._who()}.'
+				raise FolderMissing(message, missing=[name], existing=existing)
 			if folder.role in NEVER_READ_ROLES:  # spam and deleted mail are never synced, whatever the settings
 				self.skipped_folders.append(folder.name)
 				continue
@@ -685,7 +687,7 @@ class MicrosoftProvider(Provider):
 			reading = self._folders_to_read()
 			folders = self._folders or []
 		except ProviderError as e:
-			return TestResult(False, f"{e.message} {e.fix}")
+			return TestResult(False, f"{e.message} {e.fix}", self._folders or [], code=e.code)
 		finally:
 			self.close()
 		names = ", ".join(f.name for f in reading)

@@ -117,7 +117,7 @@ const email_sync_account = {
 				freeze_message: __("Connecting…"),
 			})
 			.then((r) => {
-				if (!r.ok) {
+				if (!r.connected) {
 					frappe.msgprint({ title: __("Connection failed"), message: r.message, indicator: "red" });
 					return;
 				}
@@ -127,10 +127,12 @@ const email_sync_account = {
 
 	offer_folders(frm, result) {
 		const chosen = new Set((frm.doc.folders || []).map((row) => row.folder_name));
+		// Connected, but a folder to sync is missing: same picker, with what is wrong on top.
+		const tone = result.ok ? "text-success" : "text-danger";
 		const dialog = new frappe.ui.Dialog({
-			title: __("Connected: choose folders to sync"),
+			title: result.ok ? __("Connected: choose folders to sync") : __("Connected, but a folder does not exist"),
 			fields: [
-				{ fieldtype: "HTML", options: `<p class="text-success">${frappe.utils.escape_html(result.message)}</p>` },
+				{ fieldtype: "HTML", options: `<p class="${tone}">${frappe.utils.escape_html(result.message)}</p>` },
 				{ fieldtype: "HTML", options: email_sync_account.preview_table(result.preview || []) },
 				{
 					fieldname: "folders",

@@ -18,6 +18,7 @@ class EmailSyncAccount(Document):
 		self.validate_imap()
 		self.validate_aliases()
 		self.validate_company_mailbox()
+		self.validate_folders()
 		self.set_sync_start_date()
 		self.set_activated_on()
 
@@ -57,6 +58,12 @@ class EmailSyncAccount(Document):
 				"Settings."
 			)
 			frappe.throw(message.format(missing), title=_("App access is not set up"))
+
+	def validate_folders(self):
+		from email_sync.sync.folder_check import check_folders, should_check
+
+		if should_check(self):
+			check_folders(self)
 
 	def set_sync_start_date(self):
 		# History starts when the account is switched on, unless the admin chose an earlier date.
