@@ -40,7 +40,8 @@ def test_connection(account: str, preview: int = 5) -> dict:
 		result = provider_for(doc).test()
 		sample = _preview(doc, int(preview or 0)) if result.ok and int(preview or 0) else []
 	except ProviderError as e:
-		return {"ok": False, "connected": False, "message": f"{e.message} {e.fix}", "folders": [], "preview": []}
+		message = f"{e.message} {e.fix}"
+		return {"ok": False, "connected": False, "message": message, "folders": [], "preview": []}
 	# A missing folder is not a failed connection: the live list is there to pick from.
 	connected = result.ok or result.code == "folder_missing"
 	message = result.message

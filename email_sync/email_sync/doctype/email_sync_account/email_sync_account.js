@@ -133,7 +133,7 @@ const email_sync_account = {
 			title: result.ok ? __("Connected: choose folders to sync") : __("Connected, but a folder does not exist"),
 			fields: [
 				{ fieldtype: "HTML", options: `<p class="${tone}">${frappe.utils.escape_html(result.message)}</p>` },
-				{ fieldtype: "HTML", options: email_sync_account.preview_table(result.preview || []) },
+				{ fieldtype: "HTML", options: result.ok ? email_sync_account.preview_table(result.preview || []) : "" },
 				{
 					fieldname: "folders",
 					fieldtype: "MultiCheck",
