@@ -26,7 +26,8 @@ CUSTOM_FIELDS = {
 			"fieldname": "email_sync_domains",
 			"label": "Email Domains",
 			"fieldtype": "Small Text",
-			"insert_after": "website",
+			# On the first tab, open: after `website` it sat in a collapsed section nobody expands.
+			"insert_after": "customer_group",
 			"description": "One per line, e.g. acme.com. Mail from an unknown address at these domains creates "
 			"a Contact of this Customer. Exact domains only; free-mail domains are ignored.",
 		},
