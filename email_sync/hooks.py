@@ -18,11 +18,16 @@ after_install = "email_sync.install.after_install"
 before_uninstall = "email_sync.install.before_uninstall"
 after_migrate = "email_sync.install.after_migrate"
 
-# Lookup columns for matching, kept up to date on every save (see indexes.py).
+# Lookup columns for matching, kept up to date on every save (see indexes.py); mail waiting for review that
+# a Contact's new address or link, or a Customer's new domain, now claims is filed by a job (sync/retrofile.py).
+# on_update runs on insert too: a new Contact's addresses are new.
 doc_events = {
-	"Contact": {"validate": "email_sync.indexes.contact_validate"},
+	"Contact": {
+		"validate": "email_sync.indexes.contact_validate",
+		"on_update": "email_sync.sync.retrofile.contact_on_update",
+	},
 	"Customer": {
-		"on_update": "email_sync.indexes.customer_on_update",
+		"on_update": ["email_sync.indexes.customer_on_update", "email_sync.sync.retrofile.customer_on_update"],
 		"on_trash": "email_sync.indexes.customer_on_trash",
 	},
 }

@@ -29,7 +29,7 @@ def assign_to_customer(names: list[str], customer: str, contact: str | None = No
 		address = counterpart(row)
 		person = contact or _contact_for(address, customer, row.sender_name if row.direction == INBOUND else "")
 		learn_address(person, address, customer)
-		plan = _file(row, [person], [customer], _("Assigned to Customer {0} by {1}.").format(customer, frappe.session.user))
+		plan = file_row(row, [person], [customer], _("Assigned to Customer {0} by {1}.").format(customer, frappe.session.user))
 		_route_issue(row, plan, force=False)
 		settle_copies(row)
 		filed.append(row.name)
@@ -72,7 +72,7 @@ def create_issues(names: list[str]) -> list[str]:
 		customers = [c for c in (row.matched_customers or "").splitlines() if c]
 		plan = stored_plan(row, FILED, row.reason, contacts, customers)
 		if row.status != "Filed":
-			plan = _file(row, contacts, customers, _("Filed for an Issue by {0}.").format(frappe.session.user))
+			plan = file_row(row, contacts, customers, _("Filed for an Issue by {0}.").format(frappe.session.user))
 		issue = _route_issue(row, plan, force=True)
 		settle_copies(row)
 		issues.append(issue)
@@ -197,7 +197,9 @@ def learn_address(contact: str, address: str, customer: str | None) -> None:
 		doc.save()  # as the user: learning changes a Contact they chose, so their permissions apply
 
 
-def _file(row, contacts: list[str], customers: list[str], reason: str) -> Plan:
+def file_row(row, contacts: list[str], customers: list[str], reason: str, rule: str = "assigned") -> Plan:
+	"""File one Synced Email on these Contacts and Customers, timeline links included (its copies follow
+	through settle_copies). Checks no permission: the caller has."""
 	plan = stored_plan(row, FILED, reason, contacts, customers)
 	if row.communication:
 		now, user = frappe.utils.now_datetime(), frappe.session.user
@@ -209,7 +211,7 @@ def _file(row, contacts: list[str], customers: list[str], reason: str) -> Plan:
 		row.name,
 		{
 			"status": FILED,
-			"decision_rule": "assigned",
+			"decision_rule": rule,
 			"reason": reason,
 			"confidence": 100,
 			"matched_contacts": "\n".join(contacts),

@@ -75,3 +75,29 @@ def _enqueue(account: str, trigger: str, job: str, after_commit: bool = False) -
 		account=account,
 		trigger=trigger,
 	)
+
+
+def retrofile_job_id(doctype: str, name: str, continued: bool = False) -> str:
+	return f"email_sync::retrofile::{doctype}::{name}" + ("::continued" if continued else "")
+
+
+def enqueue_retrofile(doctype: str, name: str, customer: str | None = None, continued: bool = False) -> None:
+	"""File the emails waiting for review that a Contact or Customer now claims (retrofile.py), once the save
+	commits. One job per record: saving it again while its job waits adds none. A run that leaves more queues
+	its continuation under the other id (its own, still running, would be dropped)."""
+	from rq import get_current_job
+
+	as_continuation = False
+	if continued:  # from inside the job, its work so far committed: queued at once
+		current = get_current_job()
+		running = current.id if current else None
+		as_continuation = running != create_job_id(retrofile_job_id(doctype, name, True))
+	kwargs = {"contact": name, "customer": customer} if doctype == "Contact" else {"customer": name}
+	frappe.enqueue(
+		f"email_sync.sync.retrofile.file_for_{doctype.lower()}",
+		queue="default",
+		job_id=retrofile_job_id(doctype, name, as_continuation),
+		deduplicate=True,
+		enqueue_after_commit=not continued,
+		**kwargs,
+	)

@@ -288,14 +288,15 @@ def _create_contacts(filed: list[Item]) -> None:
 	)
 	for email, new in wanted.items():
 		if email not in known:
-			known[email] = _insert_contact(new)
+			known[email] = insert_contact(new)
 	for item in filed:
 		for new in item.plan.new_contacts:
 			if known[new.email] not in item.plan.contacts:
 				item.plan.contacts.append(known[new.email])
 
 
-def _insert_contact(new) -> str:
+def insert_contact(new) -> str:
+	"""A Contact for an unknown address at a Customer's domain, marked Created by Email Sync."""
 	first, _, last = (new.name or new.email.split("@")[0].replace(".", " ").title()).partition(" ")
 	contact = frappe.get_doc(
 		{
