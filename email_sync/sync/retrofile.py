@@ -34,7 +34,7 @@ RULE = "retro-filed"
 
 def contact_on_update(doc, method=None) -> None:
 	"""Queue the Contact's job when it has an address or a Customer link it did not have before the save."""
-	if frappe.flags.email_sync_retrofiling:
+	if frappe.flags.email_sync_retrofiling or doc.flags.made_by_email_sync:
 		return
 	before = doc.get_doc_before_save()
 	new_addresses = _addresses(doc) - (_addresses(before) if before else set())

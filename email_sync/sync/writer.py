@@ -308,6 +308,8 @@ def insert_contact(new) -> str:
 			"links": [{"link_doctype": "Customer", "link_name": new.customer}],
 		}
 	)
+	# Made for mail being filed right now: nothing older waits for it, so no retro-filing job either
+	contact.flags.made_by_email_sync = True
 	contact.insert(ignore_permissions=True)
 	return contact.name
 
