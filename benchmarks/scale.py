@@ -44,7 +44,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "providers"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from imap_sync import FIRST, LAST, cleanup_email_sync, delete_new_contacts, status_value  # noqa: E402
+from imap_sync import (  # noqa: E402
+	FIRST,
+	LAST,
+	cleanup_email_sync,
+	create_email_sync_account,
+	delete_new_contacts,
+	status_value,
+)
 
 TAG = "SCALE-"
 PER_CUSTOMER = 5
@@ -254,26 +261,7 @@ def generate_mail(run: str, mailbox: str, count: int) -> list[bytes]:
 
 
 def make_account(frappe, server, user, run: str) -> str:
-	doc = frappe.get_doc(
-		{
-			"doctype": "Email Sync Account",
-			"provider": "IMAP",
-			"email_address": f"{ACCOUNT_PREFIX}{run}@scale.example",
-			"status": "Active",
-			"frequency": "Manual only",  # never picked up by the scheduler meanwhile
-			"direction": "Inbound only",
-			"sync_start_date": "2000-01-01",
-			"imap_host": server.host,
-			"imap_port": server.port,
-			"imap_security": "None",
-			"auth_type": "Password",
-			"username": user.name,
-			"password": user.password,
-			"batch_size": 200,
-		}
-	).insert(ignore_permissions=True)
-	frappe.db.commit()
-	return doc.name
+	return create_email_sync_account(frappe, f"{ACCOUNT_PREFIX}{run}@scale.example", server, user, batch_size=200)
 
 
 def run_id() -> str:

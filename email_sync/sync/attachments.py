@@ -9,10 +9,13 @@ attachments costs nothing here: Files go through the ORM one attachment at a tim
 from __future__ import annotations
 
 import hashlib
+from html import escape
 
 import frappe
 from frappe import _
+from frappe.utils import escape_html
 
+from email_sync.engine.attachments import AttachmentPolicy, decide
 from email_sync.engine.model import Message
 
 FULL, SNIPPET, HEADERS = "Full email", "Snippet only", "Headers only"
@@ -22,9 +25,7 @@ ATTACHMENT_FIELDS = (
 )  # fmt: skip
 
 
-def policy_for(account):
-	from email_sync.engine.attachments import AttachmentPolicy
-
+def policy_for(account) -> AttachmentPolicy:
 	settings = frappe.get_cached_doc("Email Sync Settings")
 	mode = account.get("attachments_mode") or "Up to limit"
 	if (account.get("store_mode") or FULL) != FULL:
@@ -56,7 +57,7 @@ def row_name(synced_email: str, index: int) -> str:
 	return hashlib.sha1(f"{synced_email}\x1f{index}".encode()).hexdigest()[:20]
 
 
-def store(items, synced_name, new_communications: set[str], policy, mode: str, now, user) -> list:
+def store(items, synced_name, new_communications: set[str], policy: AttachmentPolicy, mode: str, now, user) -> list:
 	"""Files for the attachments of `items`, and the rows that list them on their Synced Emails.
 
 	Files are made only for Communications this batch created (a second mailbox's copy of the same email
@@ -66,7 +67,6 @@ def store(items, synced_name, new_communications: set[str], policy, mode: str, n
 		message = item.plan.message
 		if not message.attachments:
 			continue
-		from email_sync.engine.attachments import decide
 
 		parent = synced_name(item)
 		existing = _files_on(item.communication) if item.communication else {}
@@ -102,8 +102,6 @@ def download_url(row: str) -> str:
 def link_inline_images(html: str, message: Message, synced_email: str) -> str:
 	"""`cid:` references in the stored HTML point at the attachment's download link, so the timeline shows
 	inline images to whoever may read the email (the viewer swaps them for data: URIs, see desk.py)."""
-	from html import escape
-
 	for index, attachment in enumerate(message.attachments, start=1):
 		if attachment.content_id and "cid:" in html:
 			reference = escape(f"cid:{attachment.content_id}", quote=True)
@@ -198,8 +196,6 @@ def strip_stored(account: str) -> dict:
 	if mode == FULL:
 		return {"stripped": 0}
 	communications = held_only_by(account)
-	from frappe.utils import escape_html
-
 	for chunk in _chunks(communications, 500):
 		snippets = dict(
 			frappe.db.sql(

@@ -7,6 +7,7 @@ from frappe.utils.password import delete_all_passwords_for
 
 from email_sync.providers import ProviderError
 from email_sync.sync import realtime
+from email_sync.sync.attachments import held_only_by
 from email_sync.sync.context import provider_for
 
 
@@ -35,13 +36,7 @@ def _revoke(account) -> bool:
 
 def erase_synced(account: str) -> dict:
 	"""Delete the account's Synced Emails, and the Communications (with links and files) that only it filed."""
-	communications = frappe.db.sql_list(
-		"""select distinct communication from `tabSynced Email` mine
-		where account = %(account)s and ifnull(communication, '') != ''
-		and not exists (select 1 from `tabSynced Email` other
-			where other.communication = mine.communication and other.account != %(account)s)""",
-		{"account": account},
-	)
+	communications = held_only_by(account)
 	for file in frappe.get_all(
 		"File",
 		filters={"attached_to_doctype": "Communication", "attached_to_name": ("in", communications or ["-"])},

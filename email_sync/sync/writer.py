@@ -215,7 +215,7 @@ def _insert(account: str, items: list[Item], snippet_length: int) -> None:
 			kept,
 			lambda item: synced_email_name(account, item.plan.message.key),
 			set(communications),
-			attachments.policy_for(keeps) if any(i.plan.message.attachments for i in kept) else None,
+			attachments.policy_for(keeps),
 			keeps.store_mode,
 			now,
 			user,
