@@ -275,6 +275,26 @@ class Provider(ABC):
 	def fetch(self, cursor: dict | None) -> Iterator[Batch]:
 		"""Yield batches of messages new since `cursor`, oldest first, each with the cursor that follows it."""
 
+	def fetch_range(
+		self, since: date, before: date, folders: list[str] | None = None, position: dict | None = None
+	) -> Iterator[Batch]:
+		"""Yield batches of the mail received on or after `since` and before `before` (whole days, UTC), in the
+		folders the sync reads (only those named in `folders`, when given), oldest first per folder.
+
+		For bringing in older mail: the sync cursor is neither read nor returned. Each batch's `cursor` is the
+		position of this listing; pass it back as `position` to go on after the batches already handed out."""
+		raise ProviderError(f"{type(self).__name__} cannot list mail by date.", code="range_not_supported")
+
+	def fetch_one(self, provider_id: str) -> FetchedMessage | None:
+		"""One message again by its `provider_id` (as a FetchedMessage handed it out), e.g. to retry one the
+		server would not hand out before. None when the mailbox no longer holds it; `error` set when it still
+		cannot be downloaded; a ProviderError (as from fetch) when the account or the service is in trouble."""
+		raise ProviderError(
+			f"{type(self).__name__} cannot fetch a single message again.",
+			code="retry_unsupported",
+			fix="Import the message again from its file instead.",
+		)
+
 	def test(self) -> TestResult:
 		try:
 			self.connect()

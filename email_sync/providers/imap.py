@@ -443,6 +443,57 @@ class IMAPProvider(Provider):
 				yield Batch(messages, copy.deepcopy(cursor), plan.folder.name, left + later)
 				del messages  # hold no raw mail while the next batch is read
 
+	def fetch_range(
+		self, since: date, before: date, folders: list[str] | None = None, position: dict | None = None
+	) -> Iterator[Batch]:
+		"""SEARCH SINCE/BEFORE (INTERNALDATE) in each folder the sync reads; see Provider.fetch_range.
+
+		The position is per folder, like the cursor but of this listing only:
+		{"folders": {"INBOX": {"uidvalidity": 1700000000, "last_uid": 815, "done": true}}}"""
+		position = copy.deepcopy(position) if position else {}
+		states = position.setdefault("folders", {})
+		plans = []
+		for folder in self._range_folders(folders):
+			old = states.get(folder.name)
+			if not (old and old.get("done")) or self._examine(folder).uidvalidity != old.get("uidvalidity"):
+				plans.append(self._plan_range(folder, old, since, before))
+		for i, plan in enumerate(plans):
+			later = sum(len(p.uids) for p in plans[i + 1 :])
+			replan = lambda folder, old, box: self._plan_range(folder, old, since, before, box)  # noqa: E731
+			for batch_state, messages, left in self._read(plan, replan):
+				states[plan.folder.name] = batch_state
+				yield Batch(messages, copy.deepcopy(position), plan.folder.name, left + later)
+				del messages
+
+	def _range_folders(self, names: list[str] | None) -> list[Folder]:
+		reading = self._folders_to_read()
+		if not names:
+			return reading
+		wanted = {_normalise_inbox(n) for n in names}
+		chosen = [f for f in reading if f.name in wanted]
+		if not chosen:
+			listed = ", ".join(f'"{n}"' for n in sorted(wanted))
+			raise FolderMissing(
+				f"{listed} is not among the folders this account syncs ({', '.join(f.name for f in reading)}).",
+				fix="Pick one of the account's folders, or add the folder to the account first.",
+			)
+		return chosen
+
+	def _plan_range(
+		self, folder: Folder, old: dict | None, since: date, before: date, box: _Examined | None = None
+	) -> _Plan:
+		box = box or self._examine(folder)
+		if not old or old.get("uidvalidity") != box.uidvalidity:
+			old = None  # renumbered since the last run: search the range again, identity dedupes what was filed
+		last = int((old or {}).get("last_uid") or 0)
+		criteria = ["SINCE", _imap_date(since), "BEFORE", _imap_date(before)]
+		if self.config.direction == MANUAL_SELECTION:
+			criteria = ["KEYWORD", self._keyword(), *criteria]
+		uids = [uid for uid in self._search(folder, criteria) if uid > last] if box.exists else []
+		start = {"uidvalidity": box.uidvalidity, "last_uid": last}
+		end = {**start, "last_uid": max([last, *uids]), "done": True}
+		return _Plan(folder, box.uidvalidity, uids, old, start, end)
+
 	def _plan(self, folder: Folder, old: dict | None, box: _Examined | None = None) -> _Plan:
 		"""EXAMINE the folder and SEARCH for what to fetch; no message is read yet."""
 		box = box or self._examine(folder)
@@ -512,12 +563,12 @@ class IMAPProvider(Provider):
 			highestmodseq=_response_int(imap, "HIGHESTMODSEQ") if "CONDSTORE" in self._caps else 0,
 		)
 
-	def _read(self, plan: _Plan) -> Iterator[tuple[dict, list[FetchedMessage], int]]:
+	def _read(self, plan: _Plan, replan=None) -> Iterator[tuple[dict, list[FetchedMessage], int]]:
 		"""Yield (folder state after the batch, its messages, messages left in this folder) per batch."""
 		if self._selected != plan.folder.name:  # other folders were planned since: open this one again
 			box = self._examine(plan.folder)
 			if box.uidvalidity != plan.uidvalidity:  # renumbered between planning and reading: plan again
-				plan = self._plan(plan.folder, plan.old, box)
+				plan = (replan or self._plan)(plan.folder, plan.old, box)
 		batches = self._plan_batches(plan.uids)
 		current, yielded = next(batches, None), False
 		while current is not None:
@@ -556,35 +607,87 @@ class IMAPProvider(Provider):
 		"""(uid, RFC822.SIZE) in UID order; messages deleted since the search are simply absent."""
 		wanted, sizes = set(uids), {}
 		for uid_set in uid_sets(uids):
-			for item in self._uid_fetch(uid_set, "(UID RFC822.SIZE)"):
+			for item in self._uid_fetch(uid_set, "(UID RFC822.SIZE)")[0]:
 				uid, size = _int(item.get("UID")), _int(item.get("RFC822.SIZE"))
 				if uid in wanted and size is not None:
 					sizes[uid] = size
 		return sorted(sizes.items())
 
 	def _fetch_bodies(self, plan: _Plan, uids: list[int]) -> list[FetchedMessage]:
-		wanted, found = set(uids), {}
+		"""The messages of `uids` that still exist, in UID order. One the server answers without its content
+		(FETCH refused with NO or BAD, or a reply lacking the body) comes back as an error item: skipping it
+		would lose it, and stopping would block the folder at it on every run."""
+		wanted, found, refusals = set(uids), {}, []
 		from_sent = plan.folder.role == "sent"
 		for uid_set in uid_sets(uids):
-			for item in self._uid_fetch(uid_set, FETCH_ITEMS):
+			items, refusal = self._uid_fetch(uid_set, FETCH_ITEMS)
+			if refusal:
+				refusals.append(refusal)
+			for item in items:
 				uid, raw = _int(item.get("UID")), item.get("BODY[]")
 				if uid not in wanted or not isinstance(raw, bytes):
-					continue  # an unsolicited FLAGS update, or a message expunged meanwhile
+					continue  # an unsolicited FLAGS update, a message expunged meanwhile, or one refused
 				found[uid] = FetchedMessage(
 					raw=raw,
 					folder=plan.folder.name,
-					provider_id=f"{plan.folder.name}/{plan.uidvalidity}/{uid}",
+					provider_id=provider_id_for(plan.folder.name, plan.uidvalidity, uid),
 					from_sent_folder=from_sent,
 					received_at=parse_internaldate(item.get("INTERNALDATE")),
 				)
+		missing = [uid for uid in uids if uid not in found]
+		if missing:
+			# Expunged since the search: gone, nothing to file. Still there: the server would not hand it out.
+			reason = refusals[-1] if refusals else "the server's answer did not include the message"
+			for uid in self._still_there(plan.folder, missing):
+				found[uid] = FetchedMessage(
+					raw=b"",
+					folder=plan.folder.name,
+					provider_id=provider_id_for(plan.folder.name, plan.uidvalidity, uid),
+					from_sent_folder=from_sent,
+					error=f"{self.host} would not hand out this message: {reason}.",
+					error_code="message_unavailable",
+				)
 		return [found[uid] for uid in uids if uid in found]
 
-	def _uid_fetch(self, uid_set: str, items: str) -> list[dict]:
+	def _still_there(self, folder: Folder, uids: list[int]) -> list[int]:
+		"""Which of `uids` the open folder still holds (UID SEARCH reads the index, never the messages)."""
+		present: set[int] = set()
+		for uid_set in uid_sets(uids):
+			present.update(self._search(folder, ["UID", uid_set]))
+		return [uid for uid in uids if uid in present]
+
+	def _uid_fetch(self, uid_set: str, items: str) -> tuple[list[dict], str]:
+		"""The FETCH responses for `uid_set`, and the server's reason when it refused some of it ("" if not).
+
+		NO (some messages vanished, [EXPUNGEISSUED], or a message the server cannot read) and BAD still come
+		with the responses for the messages it could hand out; imaplib leaves those among the untagged ones.
+		A dropped connection or a timeout raises ConnectionFailed: the run stops and resumes from the cursor."""
 		imap = self._imap
 		imap.untagged_responses.pop("FETCH", None)  # drop unsolicited FETCHes so only this answer is parsed
-		# NO here means some messages vanished (e.g. [EXPUNGEISSUED]); the rest of the answer is still good.
-		data = self._run("reading messages", imap.uid, "FETCH", uid_set, items, allow_no=True)
-		return _parse_fetch(data)
+		try:
+			typ, data = imap.uid("FETCH", uid_set, items)
+		except (imaplib.IMAP4.abort, OSError) as e:
+			raise ConnectionFailed(f"The connection to {self.host} broke while reading messages: {_text(e)}.") from None
+		except imaplib.IMAP4.error as e:  # BAD
+			typ, data = "BAD", [_text(e)]
+		if typ == "OK":
+			return _parse_fetch(data), ""
+		refusal = _text(data)
+		return _parse_fetch(imap.untagged_responses.pop("FETCH", None) or []), refusal
+
+	def fetch_one(self, provider_id: str) -> FetchedMessage | None:
+		"""The message at `provider_id` ("folder/uidvalidity/uid") again; None when that folder or message is
+		gone or the folder was renumbered (a new UIDVALIDITY: its UIDs now name other messages)."""
+		folder_name, uidvalidity, uid = parse_provider_id(provider_id)
+		folder = next((f for f in self.list_folders() if f.name == folder_name and f.selectable), None)
+		if folder is None or uid is None:
+			return None
+		box = self._examine(folder)
+		if box.uidvalidity != uidvalidity:
+			return None
+		plan = _Plan(folder, uidvalidity, [uid], None, {}, {})
+		messages = self._fetch_bodies(plan, [uid])
+		return messages[0] if messages else None
 
 	# -- test --------------------------------------------------------------------------------------
 
@@ -747,6 +850,18 @@ def _normalise_inbox(name: str) -> str:
 
 def _role_from_attributes(attrs: set[str]) -> str:
 	return next((SPECIAL_USE_ROLES[a] for a in attrs if a in SPECIAL_USE_ROLES), "")
+
+
+def provider_id_for(folder: str, uidvalidity: int, uid: int) -> str:
+	"""A message's id within the account: "INBOX/1700000000/42" (folder names may hold slashes themselves)."""
+	return f"{folder}/{uidvalidity}/{uid}"
+
+
+def parse_provider_id(value: str) -> tuple[str, int | None, int | None]:
+	"""(folder, uidvalidity, uid) of a provider_id; None for the numbers of a malformed one."""
+	folder, _, numbers = (value or "").rpartition("/")
+	folder, _, uidvalidity = folder.rpartition("/")
+	return folder, _int(uidvalidity), _int(numbers)
 
 
 def uid_sets(uids: Iterable[int], max_chars: int = MAX_UID_SET) -> Iterator[str]:

@@ -73,7 +73,7 @@ first_valid_uid = 1
 first_valid_gid = 1
 mail_uid = {uid}
 mail_gid = {gid}
-mail_location = mdbox:{root}/mail/%u/mdbox
+mail_location = {mail_location}
 # Throwaway mail: skipping fsync makes bulk APPENDs many times faster.
 mail_fsync = never
 # Tests log in with passwords over plain connections too (security "None").
@@ -88,7 +88,7 @@ auth_failure_delay = 0
 mail_max_userip_connections = 1000
 # Stopping the master ends its IMAP sessions too.
 shutdown_clients = yes
-
+{settings}
 {oauth2_passdb}passdb {{
   driver = passwd-file
   # One file per user: a user added while the server runs is a new file, read at its first login.
@@ -185,8 +185,20 @@ class Dovecot:
 
 	host = HOST
 
-	def __init__(self, root: Path, port: int, ssl_port: int, *, oauth2_introspection_url: str | None = None):
+	def __init__(
+		self,
+		root: Path,
+		port: int,
+		ssl_port: int,
+		*,
+		oauth2_introspection_url: str | None = None,
+		maildir: bool = False,
+		settings: dict[str, str] | None = None,
+	):
 		self.root = root
+		# Maildir keeps one file per message, so a test can damage exactly one (see Mailbox.make_unreadable).
+		self.maildir = maildir
+		self.settings = dict(settings or {})  # extra Dovecot settings, e.g. {"imap_fetch_failure": "no-after"}
 		# Set: XOAUTH2 and OAUTHBEARER are offered too, their tokens checked at this RFC 7662 endpoint.
 		self.oauth2_introspection_url = oauth2_introspection_url
 		self.port = port  # plain IMAP, STARTTLS offered
@@ -200,9 +212,17 @@ class Dovecot:
 	# -- lifecycle ---------------------------------------------------------------------------------
 
 	@classmethod
-	def start(cls, root: Path | None = None, *, oauth2_introspection_url: str | None = None) -> Dovecot:
+	def start(
+		cls,
+		root: Path | None = None,
+		*,
+		oauth2_introspection_url: str | None = None,
+		maildir: bool = False,
+		settings: dict[str, str] | None = None,
+	) -> Dovecot:
 		"""Start a server. With `oauth2_introspection_url` (e.g. IntrospectionServer().url) it also accepts
-		AUTHENTICATE XOAUTH2 / OAUTHBEARER with access tokens that endpoint calls active; passwords still work."""
+		AUTHENTICATE XOAUTH2 / OAUTHBEARER with access tokens that endpoint calls active; passwords still work.
+		`maildir` stores mail as Maildir instead of mdbox; `settings` are added to its configuration."""
 		for binary in ("dovecot", "doveadm", "openssl"):
 			if not _which(binary):
 				raise DovecotUnavailable(
@@ -210,7 +230,14 @@ class Dovecot:
 				)
 		# A short path: Dovecot's unix sockets live under it and socket paths are limited to ~100 bytes.
 		root = Path(root or tempfile.mkdtemp(prefix="dovecot-"))
-		server = cls(root, free_port(), free_port(), oauth2_introspection_url=oauth2_introspection_url)
+		server = cls(
+			root,
+			free_port(),
+			free_port(),
+			oauth2_introspection_url=oauth2_introspection_url,
+			maildir=maildir,
+			settings=settings,
+		)
 		server._write_files()
 		server._run()
 		return server
@@ -260,6 +287,10 @@ class Dovecot:
 				uid=mail_uid,
 				gid=mail_gid,
 				mailboxes=mailboxes,
+				mail_location=(
+					f"maildir:{self.root}/mail/%u/Maildir" if self.maildir else f"mdbox:{self.root}/mail/%u/mdbox"
+				),
+				settings="".join(f"{key} = {value}\n" for key, value in self.settings.items()),
 			)
 		)
 
@@ -415,6 +446,24 @@ class Mailbox:
 
 	def set_uidvalidity(self, folder: str, uidvalidity: int) -> None:
 		self.server.set_uidvalidity(self.user, folder, uidvalidity)
+
+	def make_unreadable(self, folder: str, uid: int) -> Path:
+		"""Take away read permission from one stored message (Maildir servers only), as a damaged disk or a
+		wrong owner would: Dovecot then fails to hand out that message alone. Returns the file."""
+		if not self.server.maildir:
+			raise RuntimeError("make_unreadable needs a server started with maildir=True")
+		home = self.server.root / "mail" / self.user.name / "Maildir"
+		home = home if folder.upper() == "INBOX" else home / f".{folder}"
+		base = None
+		for line in (home / "dovecot-uidlist").read_text().splitlines()[1:]:  # the first line is a header
+			number, _, name = line.partition(" ")
+			if number == str(uid):
+				base = name.rpartition(":")[2]
+		if base is None:
+			raise RuntimeError(f"UID {uid} is not in {folder}")
+		path = next(p for sub in ("cur", "new") for p in (home / sub).glob(f"{base}*"))
+		path.chmod(0)
+		return path
 
 	@contextlib.contextmanager
 	def session(self):
