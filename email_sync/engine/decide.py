@@ -11,7 +11,9 @@ The rules run in this order; the first that decides wins:
   8. matching          every Contact with any of its addresses is linked, with their Customers; an unknown
                        address at a domain that exactly one Customer claims becomes a new Contact of it
                                                                  -> Filed
-                       (Skipped instead when only mail with Customers is filed and none is linked)
+                       (Skipped instead when only mail with Customers is filed and none is linked;
+                       Needs Review when an address is shared by Contacts of two or more Customers, the
+                       setting says so, and no other address names one of them: see shared.py)
   9. near variant      an address one letter or a +tag away from a known one (80%) -> Needs Review
                        (or Filed at 80% when the admin accepts variants); no Contact is created for it
  10. domain conflict   an unknown address at a domain two Customers claim        -> Needs Review
@@ -21,7 +23,7 @@ The rules run in this order; the first that decides wins:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from email_sync.engine.directory import Directory
 from email_sync.engine.model import (
@@ -37,6 +39,7 @@ from email_sync.engine.model import (
 	Plan,
 )
 from email_sync.engine.rules import RuleSet
+from email_sync.engine.shared import FILE_ON_ALL, RULE as SHARED_RULE, settle
 
 
 @dataclass
@@ -52,6 +55,7 @@ class Context:
 	accept_variants: bool = False
 	exclude_suppliers: bool = False
 	only_customers: bool = False  # file only mail that reaches a Customer
+	shared_addresses: str = FILE_ON_ALL  # or shared.REVIEW: mail of an address two Customers share waits
 
 
 def direction_of(message: Message, own_addresses: set[str], from_sent_folder: bool = False) -> str:
@@ -103,7 +107,20 @@ def plan_message(message: Message, context: Context, from_sent_folder: bool = Fa
 	if context.only_customers and match.contacts and not match.customers and not new_contacts:
 		return plan(SKIPPED, "Only mail with Customers is filed, and no Contact here belongs to one.", "only-customers")
 	if match.contacts or new_contacts:
-		result = plan(FILED, _matched_reason(match, new_contacts, include_hit), "matched" if match.contacts else "domain")
+		sharing = settle(match, context.directory.customers_by_contact, new_contacts)
+		note = ""
+		if sharing:
+			note = " " + sharing.reason(context.shared_addresses)
+			if context.shared_addresses != FILE_ON_ALL:
+				if sharing.needs_review:
+					# The candidates are kept on the plan (not linked: only filed mail is) for the reviewer.
+					result = plan(NEEDS_REVIEW, note.strip(), SHARED_RULE)
+					result.contacts, result.customers, result.confidence = match.contacts, match.customers, 100
+					return result
+				match = _narrowed(match, sharing)
+		result = plan(
+			FILED, _matched_reason(match, new_contacts, include_hit) + note, "matched" if match.contacts else "domain"
+		)
 		result.contacts = match.contacts
 		result.customers = list(dict.fromkeys([*match.customers, *(c.customer for c in new_contacts)]))
 		result.new_contacts = new_contacts
@@ -138,6 +155,17 @@ def plan_message(message: Message, context: Context, from_sent_folder: bool = Fa
 		reason += f" Addresses of system users are never matched: {', '.join(match.users_skipped)}."
 	status = NEEDS_REVIEW if context.unmatched_action == NEEDS_REVIEW else SKIPPED
 	return plan(status, reason, "unmatched")
+
+
+def _narrowed(match, sharing):
+	"""The match, on the Contacts and Customers the email's other addresses named only."""
+	matched = {e: [c for c in cs if c in sharing.contacts] for e, cs in match.matched.items()}
+	return replace(
+		match,
+		contacts=sharing.contacts,
+		customers=[c for c in match.customers if c in sharing.customers],
+		matched={e: cs for e, cs in matched.items() if cs},
+	)
 
 
 def _new_contacts(match, context: Context) -> list[NewContact]:
