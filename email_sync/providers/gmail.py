@@ -567,6 +567,56 @@ class GmailProvider(Provider):
 			}
 			yield from self._listing(ids, new, listing)
 
+	def fetch_range(
+		self, since: date, before: date, folders: list[str] | None = None, position: dict | None = None
+	) -> Iterator[Batch]:
+		"""`q=after:… before:…` on each label the sync reads; see Provider.fetch_range. The position:
+		{"done": [label ids listed to the end], "label": the label in progress, "last_ids": [its last ids out]}"""
+		if self._service is None:
+			self.connect()
+		self._waited = 0.0
+		position = position or {}
+		labels = self._range_labels(folders)
+		self._names = dict(labels)
+		done_labels = [label for label in position.get("done") or [] if isinstance(label, str)]
+		todo = [label for label, _ in labels if label not in done_labels]
+		after, until = _epoch(since), _epoch(before)
+		plan: list[tuple[str, list[str]]] = []
+		handed: set[str] = set()  # mail carrying several of the labels is handed out once
+		for label in todo:
+			ordered = self._list_ids(label, after, until)
+			if label == position.get("label"):
+				ordered = _after_markers(ordered, position.get("last_ids") or [])
+			ordered = [message_id for message_id in ordered if message_id not in handed]
+			handed.update(ordered)
+			plan.append((label, ordered))
+		total = sum(len(ordered) for _, ordered in plan)
+		finished, earlier = list(done_labels), 0  # earlier: ids of the labels already listed to the end
+		for label, ordered in plan:
+			for messages, at in self._read_ids(ordered, lambda _, label=label: label, set()):
+				state = {"done": list(finished), "label": label, "last_ids": ordered[max(0, at - MARKERS) : at]}
+				if at >= len(ordered):
+					state = {"done": [*finished, label]}
+				yield Batch(messages, state, self._names.get(label, label), total - earlier - at)
+			finished.append(label)
+			earlier += len(ordered)
+		if not total:
+			yield Batch([], {"done": finished}, "", 0)
+
+	def _range_labels(self, names: list[str] | None) -> list[tuple[str, str]]:
+		reading = self._labels_to_read()
+		if not names:
+			return reading
+		wanted = {self._find_label(name.strip()) or name.strip() for name in names}
+		chosen = [(label_id, name) for label_id, name in reading if label_id in wanted]
+		if not chosen:
+			raise FolderMissing(
+				f"{', '.join(sorted(names))} is not among the labels this account syncs "
+				f"({', '.join(name for _, name in reading)}).",
+				fix="Pick one of the account's labels, or add the label to the account first.",
+			)
+		return chosen
+
 	def _new_listing(self, after: int | None) -> dict:
 		# The history id first: whatever arrives while the listing runs comes after it.
 		profile = self._call(lambda: self._users().getProfile(userId="me").execute(), "reading the profile")
@@ -656,15 +706,16 @@ class GmailProvider(Provider):
 				done.update(chunk)
 			yield messages, position
 
-	def _list_ids(self, label: str, after: int | None) -> list[str]:
-		"""Ids of the label's mail (since `after`), oldest first."""
+	def _list_ids(self, label: str, after: int | None, before: int | None = None) -> list[str]:
+		"""Ids of the label's mail (since `after`, before `before`), oldest first."""
 		ids: list[str] = []
 		token = None
 		what = f'listing the label "{self._names.get(label, label)}"'
+		terms = ([f"after:{after}"] if after else []) + ([f"before:{before}"] if before else [])
 		while True:
 			kwargs: dict = {"userId": "me", "labelIds": [label], "maxResults": LIST_PAGE}
-			if after:
-				kwargs["q"] = f"after:{after}"
+			if terms:
+				kwargs["q"] = " ".join(terms)
 			if token:
 				kwargs["pageToken"] = token
 			page = self._call(lambda kwargs=kwargs: self._users().messages().list(**kwargs).execute(), what)
@@ -733,6 +784,19 @@ class GmailProvider(Provider):
 		if not yielded and (end != start or sorted(cursor.get("labels") or []) != sorted(covered)):
 			yield Batch([], final, "", 0)
 		return end, synced_at
+
+	def fetch_one(self, provider_id: str) -> FetchedMessage | None:
+		"""The message with this Gmail id again, through the same batch download and error handling as fetch.
+		None when it was deleted or now sits in Spam or Trash."""
+		if self._service is None:
+			self.connect()
+		self._waited = 0.0
+		try:
+			self._names = dict(self._labels_to_read())
+		except FolderMissing:  # the account's labels changed since: name the message by any label it has
+			self._names = dict(self._label_names)
+		messages = self._get_messages([provider_id], lambda _: "")
+		return messages[0] if messages else None
 
 	def _get_messages(self, message_ids: list[str], label_of: Callable[[str], str]) -> list[FetchedMessage]:
 		"""messages.get format=raw for up to HTTP_BATCH ids in one batch request, in the order asked."""

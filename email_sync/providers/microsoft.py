@@ -126,6 +126,7 @@ MANUAL_OVERLAP = timedelta(
 	minutes=10
 )  # manual mode re-reads messages modified this long before the last scan
 DELTA_SELECT = "id,receivedDateTime,parentFolderId,conversationId"
+RANGE_MARKERS = 10  # ids of the last messages handed out, kept in a range listing's position
 MAX_PAGES_PER_FOLDER = 100_000  # a server handing out nextLinks forever must not keep a sync running forever
 PROGRESS_PAGES = 10  # pages of only skipped stubs after which an empty batch saves the position
 MAILBOX_NOT_HOSTED_CODES = {
@@ -509,6 +510,78 @@ class MicrosoftProvider(Provider):
 				# A fresh copy per batch: the caller may keep it while we move on.
 				yield Batch(messages, copy.deepcopy(cursor), folder.name)
 
+	def fetch_range(
+		self, since: date, before: date, folders: list[str] | None = None, position: dict | None = None
+	) -> Iterator[Batch]:
+		"""A `receivedDateTime` range listing of each folder the sync reads, paged; see Provider.fetch_range.
+		Not a delta query: a range has an end, and delta rounds never see mail again once handed out. The
+		position: {"done": [folder ids listed to the end], "folder": the one in progress, "last_ids": [...]}"""
+		position = position or {}
+		self._handed_out = set()
+		done_folders = [f for f in position.get("done") or [] if isinstance(f, str)]
+		plan: list[tuple[Folder, str, list[dict]]] = []
+		for folder in self._range_folders(folders):
+			folder_id = self._folder_ids[folder.name]
+			if folder_id in done_folders:
+				continue
+			entries = self._range_entries(folder, folder_id, since, before)
+			if folder_id == position.get("folder"):
+				seen = {entry_id: i for i, entry_id in enumerate(e["id"] for e in entries)}
+				found = [seen[m] for m in position.get("last_ids") or [] if m in seen]
+				entries = entries[max(found) + 1 :] if found else entries
+			plan.append((folder, folder_id, entries))
+		total = sum(len(entries) for _, _, entries in plan)
+		finished, earlier = list(done_folders), 0
+		limit_count, limit_bytes = max(1, self.config.batch_size), max(1, self.config.batch_bytes)
+		for folder, folder_id, entries in plan:
+			run = _FolderRun(folder, folder_id, {})
+			pending: list[FetchedMessage] = []
+			size = 0
+			for i, entry in enumerate(entries, start=1):
+				message = self._download(run, entry, from_start=False)  # a range has its own dates
+				if message is not None:
+					pending.append(message)
+					size += len(message.raw)
+				if i == len(entries) or len(pending) >= limit_count or size >= limit_bytes:
+					last_ids = [e["id"] for e in entries[max(0, i - RANGE_MARKERS) : i]]
+					state = {"done": list(finished), "folder": folder_id, "last_ids": last_ids}
+					if i == len(entries):
+						state = {"done": [*finished, folder_id]}
+					yield Batch(pending, state, folder.name, total - earlier - i)
+					pending, size = [], 0
+			finished.append(folder_id)
+			earlier += len(entries)
+		if not total:
+			yield Batch([], {"done": finished}, "", 0)
+
+	def _range_folders(self, names: list[str] | None) -> list[Folder]:
+		reading = self._folders_to_read()
+		if not names:
+			return reading
+		wanted = {n.strip().lower() for n in names}
+		chosen = [f for f in reading if f.name.lower() in wanted]
+		if not chosen:
+			raise FolderMissing(
+				f"{', '.join(sorted(names))} is not among the folders this account syncs "
+				f"({', '.join(f.name for f in reading)}).",
+				fix="Pick one of the account's folders, or add the folder to the account first.",
+			)
+		return chosen
+
+	def _range_entries(self, folder: Folder, folder_id: str, since: date, before: date) -> list[dict]:
+		"""Stubs of the folder's mail received in [since, before), oldest first (ids only: bounded memory)."""
+		clauses = [
+			f"receivedDateTime ge {graph_time(_midnight(since))}",
+			f"receivedDateTime lt {graph_time(_midnight(before))}",
+		]
+		if self.config.direction == MANUAL_SELECTION:
+			category = self._category().replace("'", "''")
+			clauses.insert(0, f"categories/any(c:c eq '{category}')")
+		params = {"$filter": " and ".join(clauses), "$select": DELTA_SELECT, "$top": str(self.page_size)}
+		url = f"{self.api_base}{self.root}/mailFolders/{quote(folder_id, safe='')}/messages?{_query(params)}"
+		entries = {e["id"]: e for e in self._pages(url, f'listing "{folder.name}" by date') if e.get("id")}
+		return sorted(entries.values(), key=lambda e: (str(e.get("receivedDateTime") or ""), e["id"]))
+
 	def _batches(
 		self, run: _FolderRun, pages: Iterator[_Page]
 	) -> Iterator[tuple[list[FetchedMessage], dict]]:
@@ -545,9 +618,28 @@ class MicrosoftProvider(Provider):
 		if pending or state != last_state:
 			yield pending, state
 
-	def _download(self, run: _FolderRun, entry: dict) -> FetchedMessage | None:
+	def fetch_one(self, provider_id: str) -> FetchedMessage | None:
+		"""The message with this (immutable) Graph id again, downloaded and checked as fetch does. None when it
+		was deleted, or now sits in Junk Email or Deleted Items, which are never read."""
+		path = f"{self.root}/messages/{quote(provider_id, safe='')}?$select={DELTA_SELECT}"
+		try:
+			entry = self._get_json(path, "looking up a message")
+		except _NotFound:
+			return None
+		folder_id = str(entry.get("parentFolderId") or "")
+		if folder_id not in self._folder_ids.values():
+			self.list_folders()
+		name = next((n for n, i in self._folder_ids.items() if i == folder_id), "")
+		folder = next((f for f in self._folders or [] if f.name == name), Folder(name))
+		if folder.role in ("junk", "trash"):
+			return None
+		entry = {**entry, "id": entry.get("id") or provider_id}
+		return self._download(_FolderRun(folder, folder_id, {}), entry, from_start=False)
+
+	def _download(self, run: _FolderRun, entry: dict, from_start: bool = True) -> FetchedMessage | None:
+		"""The message's MIME content; None when it is gone, or (`from_start`) received before the sync start."""
 		received = parse_graph_time(entry.get("receivedDateTime"))
-		floor = run.floor(self.config.sync_start)
+		floor = run.floor(self.config.sync_start) if from_start else None
 		if floor and received and received < floor:
 			return None  # listed by delta (which cannot be filtered, see above) but before the start
 		path = f"{self.root}/messages/{quote(entry['id'], safe='')}"

@@ -1309,7 +1309,7 @@ def _prefer(value: str) -> dict:
 
 
 def _parse_filter(text: str, allowed: tuple[str, ...]) -> list[list[str]]:
-	"""OData $filter clauses joined by 'and': ["categories", "eq", X] or [prop, "ge"|"gt", time]."""
+	"""OData $filter clauses joined by 'and': ["categories", "eq", X] or [prop, "ge"|"gt"|"lt", time]."""
 	clauses = []
 	if not text.strip():
 		return clauses
@@ -1318,7 +1318,7 @@ def _parse_filter(text: str, allowed: tuple[str, ...]) -> list[list[str]]:
 		if match:
 			clauses.append(["categories", "eq", match.group(2).replace("''", "'")])
 			continue
-		match = re.fullmatch(r"(receivedDateTime|lastModifiedDateTime) (ge|gt) (\S+)", part.strip())
+		match = re.fullmatch(r"(receivedDateTime|lastModifiedDateTime) (ge|gt|lt) (\S+)", part.strip())
 		if match:
 			clauses.append([match.group(1), match.group(2), match.group(3)])
 			continue
@@ -1341,7 +1341,7 @@ def _matches(m: Message, clauses: list[list[str]]) -> bool:
 			continue
 		have = m.received if prop == "receivedDateTime" else (m.modified or m.received)
 		want = parse_time(value)
-		if (op == "ge" and have < want) or (op == "gt" and have <= want):
+		if (op == "ge" and have < want) or (op == "gt" and have <= want) or (op == "lt" and have >= want):
 			return False
 	return True
 
