@@ -84,6 +84,11 @@ NAME_ROLES = {
 SIZE_CHUNK = 1000  # UIDs per RFC822.SIZE request while planning batches
 MAX_UID_SET = 1000  # characters of a UID set per command, to stay far below servers' line limits
 LOGOUT_TIMEOUT = 5.0  # seconds; closing must never hang for the full timeout
+# A server answers a connection at once: Security set wrong for the port (plain IMAP to an SSL port) shows as
+# silence, so connecting and the greeting wait this long at most, whatever the account's timeout.
+HANDSHAKE_TIMEOUT = 6.0  # seconds
+PROBE_TIMEOUT = 3.0  # seconds, for the second look that tells which Security the port speaks
+PLAIN_GREETINGS = (b"* OK", b"* PREAUTH", b"* BYE")
 FETCH_ITEMS = "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[])"
 
 
@@ -128,9 +133,11 @@ class IMAPProvider(Provider):
 		self.close()
 		security = self._security()
 		sock = self._open_socket()
+		sock.settimeout(self._handshake_timeout())
 		if security == "SSL":
 			sock = self._wrap_tls(sock)
 		imap = self._greet(sock)
+		imap.sock.settimeout(self.config.timeout)  # the handshake is over: commands get the account's timeout
 		try:
 			if security == "STARTTLS":
 				self._starttls(imap)
@@ -172,7 +179,7 @@ class IMAPProvider(Provider):
 		if not self.host:
 			raise ConnectionFailed("No IMAP host is set.", fix="Enter the server name, for example imap.example.com.")
 		try:
-			return socket.create_connection((self.host, self.port), self.config.timeout)
+			return socket.create_connection((self.host, self.port), self._handshake_timeout())
 		except socket.gaierror:
 			raise ConnectionFailed(
 				f"Could not find the mail server {self.host}: the name does not resolve.",
@@ -186,7 +193,7 @@ class IMAPProvider(Provider):
 			) from None
 		except TimeoutError:
 			raise ConnectionFailed(
-				f"Could not reach {self._where()}: no answer within {self.config.timeout:g} seconds.",
+				f"Could not reach {self._where()}: no answer within {self._handshake_timeout():g} seconds.",
 				fix="Check the host and port, and that no firewall blocks this site from the mail server.",
 			) from None
 		except OSError as e:
@@ -208,9 +215,17 @@ class IMAPProvider(Provider):
 			)
 			err.transient = False  # retrying will not make the certificate valid
 			return err
+		if self._security() == "SSL" and self._speaks_plain_imap():
+			return ConnectionFailed(
+				f"Port {self.port} speaks plain IMAP, not SSL/TLS from the start ({self._where()} answered "
+				"unencrypted).",
+				fix=f"Choose Security STARTTLS for port {self.port} (or None only on a trusted network), or enter the "
+				"server's SSL port (usually 993).",
+			)
 		if isinstance(e, TimeoutError):
 			return ConnectionFailed(
-				f"{self._where()} did not complete a secure (TLS) connection within {self.config.timeout:g} seconds.",
+				f"{self._where()} did not complete a secure (TLS) connection within {self._handshake_timeout():g} "
+				"seconds.",
 				fix="Check that the Security setting matches the port: SSL usually uses port 993, "
 				"STARTTLS and None use port 143.",
 			)
@@ -225,8 +240,13 @@ class IMAPProvider(Provider):
 		try:
 			return _IMAP4(sock, self.host, self.port)
 		except TimeoutError:
+			if self._security() != "SSL" and self._speaks_tls():
+				raise ConnectionFailed(
+					f"Port {self.port} expects SSL/TLS from the start: {self._where()} sends no plain IMAP greeting.",
+					fix=f"Choose Security SSL for port {self.port}, or enter the server's STARTTLS port (usually 143).",
+				) from None
 			raise ConnectionFailed(
-				f"Connected to {self._where()}, but no IMAP greeting came within {self.config.timeout:g} seconds.",
+				f"Connected to {self._where()}, but no IMAP greeting came within {self._handshake_timeout():g} seconds.",
 				fix="This port probably expects an encrypted connection from the start: set Security to SSL "
 				"(usually port 993), or use port 143 for STARTTLS or None.",
 			) from None
@@ -237,6 +257,34 @@ class IMAPProvider(Provider):
 				f"{self._where()} did not answer like an IMAP server ({_text(e)}).",
 				fix="Check the port and the Security setting: IMAP uses 993 with SSL, 143 with STARTTLS or None.",
 			) from None
+
+	def _handshake_timeout(self) -> float:
+		return min(self.config.timeout, HANDSHAKE_TIMEOUT)
+
+	# A second, short connection that only looks at what the port speaks, so a failure can name the fix.
+	def _speaks_plain_imap(self) -> bool:
+		"""Whether the port greets in plain text, as an IMAP server without implicit TLS does."""
+		try:
+			with socket.create_connection((self.host, self.port), PROBE_TIMEOUT) as probe:
+				probe.settimeout(PROBE_TIMEOUT)
+				return probe.recv(64).startswith(PLAIN_GREETINGS)
+		except OSError:
+			return False
+
+	def _speaks_tls(self) -> bool:
+		"""Whether the port answers a TLS hello (any certificate: nothing is sent or read past the handshake)."""
+		context = ssl.create_default_context()
+		context.check_hostname = False
+		context.verify_mode = ssl.CERT_NONE
+		try:
+			with socket.create_connection((self.host, self.port), PROBE_TIMEOUT) as raw:
+				raw.settimeout(PROBE_TIMEOUT)
+				with context.wrap_socket(raw, server_hostname=self.host):
+					return True
+		except ssl.SSLError as e:  # a TLS alert is still TLS; a plain answer is not
+			return getattr(e, "reason", "") not in ("WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE")
+		except OSError:
+			return False
 
 	def _starttls(self, imap: imaplib.IMAP4) -> None:
 		if "STARTTLS" not in {c.upper() for c in imap.capabilities}:

@@ -9,6 +9,7 @@ import email
 import socket
 import ssl
 import threading
+import time
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 
@@ -27,6 +28,7 @@ from email_sync.providers.base import (
 	FolderMissing,
 )
 from email_sync.providers.imap import (
+	HANDSHAKE_TIMEOUT,
 	IMAPProvider,
 	decode_mutf7,
 	encode_mutf7,
@@ -160,17 +162,47 @@ def test_self_signed_certificate_is_rejected_by_default(mailbox: Mailbox):
 	assert not info.value.transient
 
 
-def test_ssl_against_a_plain_port_explains_the_security_setting(mailbox: Mailbox):
+def test_ssl_against_a_plain_port_names_starttls_at_once(mailbox: Mailbox):
+	started = time.monotonic()
 	with pytest.raises(ConnectionFailed) as info:
-		IMAPProvider(config(mailbox, security="SSL"), ssl_context=untrusted_tls()).connect()
-	assert "Security" in info.value.fix
+		IMAPProvider(config(mailbox, security="SSL", timeout=30), ssl_context=untrusted_tls()).connect()
+	assert time.monotonic() - started < 5
+	assert info.value.message.startswith(f"Port {mailbox.port} speaks plain IMAP")
+	assert f"Choose Security STARTTLS for port {mailbox.port}" in info.value.fix
 
 
-def test_plain_against_the_ssl_port_explains_the_security_setting(mailbox: Mailbox):
+@pytest.mark.parametrize("security", ["None", "STARTTLS"])
+def test_plain_against_the_ssl_port_names_ssl_within_the_handshake_timeout(mailbox: Mailbox, security):
+	"""The account's timeout (30 s) is for commands; a port that stays silent is told apart in seconds."""
+	ssl_port = mailbox.server.ssl_port
+	started = time.monotonic()
 	with pytest.raises(ConnectionFailed) as info:
-		IMAPProvider(config(mailbox, port=mailbox.server.ssl_port, timeout=1)).connect()
-	assert "no IMAP greeting" in info.value.message
+		IMAPProvider(config(mailbox, port=ssl_port, security=security, timeout=30)).connect()
+	elapsed = time.monotonic() - started
+	assert HANDSHAKE_TIMEOUT <= elapsed < HANDSHAKE_TIMEOUT + 4, elapsed
+	assert info.value.message.startswith(f"Port {ssl_port} expects SSL/TLS")
+	assert f"Choose Security SSL for port {ssl_port}" in info.value.fix
+
+
+def test_a_silent_port_that_is_not_tls_either_says_no_greeting():
+	with socket.socket() as listener:  # accepts, then says nothing, in any protocol
+		listener.bind(("127.0.0.1", 0))
+		listener.listen(4)
+		port = listener.getsockname()[1]
+		cfg = AccountConfig("IMAP", "me@example.com", host="127.0.0.1", port=port, security="None", timeout=1)
+		with pytest.raises(ConnectionFailed) as info:
+			IMAPProvider(cfg).connect()
+	assert "no IMAP greeting came within 1 seconds" in info.value.message
 	assert "SSL" in info.value.fix
+
+
+def test_commands_get_the_account_timeout_after_the_handshake(mailbox: Mailbox):
+	provider = IMAPProvider(config(mailbox, timeout=25))
+	provider.connect()
+	try:
+		assert provider._imap.sock.gettimeout() == 25
+	finally:
+		provider.close()
 
 
 # -- fetching --------------------------------------------------------------------------------------
