@@ -160,6 +160,15 @@ def assign_to_customer(names, customer: str, contact: str | None = None) -> list
 
 
 @frappe.whitelist(methods=["POST"])
+def file_shared(names, customer: str | None = None) -> list[str]:
+	"""Emails waiting because their address is shared by several Customers: file them on `customer` (with
+	its Contacts among the candidates), or on every candidate when no Customer is given."""
+	from email_sync.sync.shared import file_shared as file
+
+	return file(_names(names), customer or None)
+
+
+@frappe.whitelist(methods=["POST"])
 def create_customer(name: str, customer_name: str | None = None) -> str:
 	from email_sync.sync.review import create_customer as create
 

@@ -13,6 +13,7 @@ from email_sync.engine.sanitize import safe_html_for_storage
 from email_sync.engine.schedule import health
 from email_sync.permissions import REVIEWER_ROLE, hidden_accounts, visible_accounts
 from email_sync.sync.attachments import download_url
+from email_sync.sync.shared import add_candidates
 
 PARTIES = ("Customer", "Contact")
 
@@ -241,11 +242,13 @@ def dashboard(limit: int = 20) -> dict:
 		)
 	fields = [
 		"name", "account", "status", "direction", "subject", "sender", "sender_name", "email_date", "reason",
-		"decision_rule", "confidence", "matched_customers", "communication", "issue", "attachment_count",
+		"decision_rule", "confidence", "matched_customers", "matched_contacts", "communication", "issue",
+		"attachment_count",
 	]  # fmt: skip
 	# get_list: the permission hooks keep another owner's private mail off the page of a reviewer
 	recent = frappe.get_list("Synced Email", fields=fields, order_by="creation desc", limit=limit)
 	review, review_count = needs_review(fields, limit)
+	add_candidates(review)  # an address several Customers share: each candidate named, to choose from
 	log = frappe.get_all(
 		"Email Sync Log",
 		fields=["name", "account", "status", "triggered_by", "started", "duration", "fetched", "filed",

@@ -7,6 +7,7 @@ import json
 import frappe
 
 from email_sync.engine import NEEDS_REVIEW, SKIPPED, BlacklistEntry, Context, Directory, Filter, RuleError, RuleSet
+from email_sync.engine.shared import FILE_ON_ALL
 from email_sync.providers import AccountConfig, OAuthTokens, ProviderError, get_provider
 from email_sync.sync.company import app_credentials, is_shared
 from email_sync.sync.directory import SiteSource
@@ -148,4 +149,5 @@ def load_context(account, config: AccountConfig) -> Context:
 		accept_variants=bool(settings.accept_variants),
 		exclude_suppliers=bool(settings.exclude_suppliers),
 		only_customers=bool(settings.only_customers),
+		shared_addresses=settings.get("shared_address_action") or FILE_ON_ALL,
 	)

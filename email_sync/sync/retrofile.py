@@ -20,6 +20,7 @@ from frappe.utils import now_datetime
 from email_sync.engine import INBOUND, OUTBOUND
 from email_sync.engine.addresses import FREE_MAIL_DOMAINS
 from email_sync.engine.model import NewContact
+from email_sync.engine.shared import RULE as SHARED_RULE
 from email_sync.indexes import DOMAINS, split_domains
 from email_sync.sync.review import file_row, settle_copies
 from email_sync.sync.tasks import enqueue_retrofile
@@ -136,16 +137,17 @@ def _record(names: list[str], reason: str) -> None:
 
 
 def _waiting_for(addresses: list[str]) -> list:
-	"""Emails waiting for review from one of `addresses` (inbound) or to one (outbound), oldest first."""
+	"""Emails waiting for review from one of `addresses` (inbound) or to one (outbound), oldest first. Not
+	those waiting because their address is shared by several Customers: that choice is a person's."""
 	if not addresses:
 		return []
 	return frappe.db.sql(
-		f"""select * from `tabSynced Email` where status = 'Needs Review' and (
+		f"""select * from `tabSynced Email` where status = 'Needs Review' and ifnull(decision_rule, '') != %(shared)s and (
 			(direction = %(inbound)s and sender in %(addresses)s)
 			or (direction = %(outbound)s and ({" or ".join(
 				f"find_in_set(%(a{i})s, replace(recipients, ', ', ','))" for i in range(len(addresses)))})))
 		order by email_date, name limit {BATCH + 1}""",
-		{"inbound": INBOUND, "outbound": OUTBOUND, "addresses": addresses}
+		{"inbound": INBOUND, "outbound": OUTBOUND, "addresses": addresses, "shared": SHARED_RULE}
 		| {f"a{i}": a for i, a in enumerate(addresses)},
 		as_dict=True,
 	)

@@ -193,7 +193,8 @@ def _insert(account: str, items: list[Item], snippet_length: int) -> None:
 	communications = {
 		i.communication: i for i in kept if i.plan.message.message_id not in existing and not i.existing_communication
 	}
-	linked = {i.communication: i for i in kept}
+	# Only filed mail goes on timelines: a review's candidates (a shared address) wait for a person's choice.
+	linked = {i.communication: i for i in kept if i.plan.status == FILED}
 
 	insert_ignore(
 		"Communication",

@@ -235,7 +235,12 @@ window.email_sync = window.email_sync || {};
 
 		email_row(row, review, picked) {
 			const customers = (row.matched_customers || "").split("\n").filter(Boolean);
-			const match = customers.length
+			// An address Contacts of several Customers share: the candidates, each a click away
+			const candidates = review && row.candidates && row.candidates.length ? row.candidates : null;
+			const match = candidates
+				? `<span class="ellipsis es-shared-match" style="display:block" title="${esc(__("Address shared by these Customers"))}">${
+					candidates.map((c) => esc(c.customer_name)).join(` <span class="text-muted small">${__("or")}</span> `)}</span>`
+				: customers.length
 				? `<span class="ellipsis" style="display:block" title="${esc(customers.join(", "))}">${customers.map(esc).join(", ")}
 					<span class="text-muted small">${row.confidence || 0}%</span></span>`
 				: `<span class="text-muted">${__("No match")}</span>`;
@@ -247,7 +252,8 @@ window.email_sync = window.email_sync || {};
 				<td><div class="ellipsis"><a class="es-subject" style="color:inherit" title="${esc(row.communication ? __("Open the email") : row.subject)}">${esc(row.subject || __("(no subject)"))}</a></div>
 					${review && row.reason ? `<div class="ellipsis small text-muted" title="${esc(row.reason)}">${esc(row.reason)}</div>` : ""}
 					${review && (row.mailboxes || "").includes("\n") ? `<div class="ellipsis small text-muted es-mailboxes" title="${esc(row.mailboxes.split("\n").join(", "))}">
-						${__("In {0} mailboxes: {1}", [row.mailboxes.split("\n").length, esc(row.mailboxes.split("\n").join(", "))])}</div>` : ""}</td>
+						${__("In {0} mailboxes: {1}", [row.mailboxes.split("\n").length, esc(row.mailboxes.split("\n").join(", "))])}</div>` : ""}
+					${candidates ? this.candidate_buttons(candidates) : ""}</td>
 				<td class="text-muted small" style="white-space:nowrap" title="${esc(row.email_date ? frappe.datetime.str_to_user(row.email_date) : "")}">
 					${row.email_date ? frappe.datetime.comment_when(row.email_date) : ""}</td>
 				<td>${match}</td>
@@ -257,6 +263,9 @@ window.email_sync = window.email_sync || {};
 				$tr.find(".es-subject").attr("role", "button").css("cursor", "pointer")
 					.on("click", () => email_sync.open_email(row.communication));
 			}
+			$tr.find(".es-file-on").on("click", (e) => this.file_shared([row.name], e.currentTarget.getAttribute("data-customer"),
+				e.currentTarget.getAttribute("data-label")));
+			$tr.find(".es-file-all").on("click", () => this.file_shared([row.name], null));
 			const $actions = $tr.find(".es-actions");
 			const button = (label, action, cls) =>
 				$(`<button class="btn btn-xs btn-default ${cls}" style="margin-right:4px">${label}</button>`).on("click", action).appendTo($actions);
@@ -271,6 +280,17 @@ window.email_sync = window.email_sync || {};
 				button(__("Issue"), () => this.create_issues([row.name]), "es-create-issue").attr("title", __("Create Issue"));
 			}
 			return $tr;
+		}
+
+		candidate_buttons(candidates) {
+			const each = candidates.map((c) => `<span class="es-candidate" style="display:inline-flex; align-items:center; gap:4px; min-width:0">
+				<button class="btn btn-xs btn-default es-file-on" data-customer="${esc(c.customer)}" data-label="${esc(c.customer_name)}"
+					style="max-width:240px; overflow:hidden; text-overflow:ellipsis" title="${esc(__("File on {0}", [c.customer_name]))}">${
+					esc(__("File on {0}", [c.customer_name]))}</button>
+				${c.contacts.length ? `<span class="text-muted ellipsis" style="max-width:200px">${c.contacts.map((p) => esc(p.full_name)).join(", ")}</span>` : ""}
+			</span>`);
+			return `<div class="es-candidates small" style="display:flex; flex-wrap:wrap; align-items:center; gap:4px 12px; margin-top:4px">
+				${each.join("")}<button class="btn btn-xs btn-default es-file-all" title="${esc(__("File on every Customer sharing the address"))}">${__("File on all")}</button></div>`;
 		}
 
 		render_log(log) {
@@ -364,6 +384,12 @@ window.email_sync = window.email_sync || {};
 		create_issues(names) {
 			if (!names.length) return frappe.msgprint(__("Select emails first."));
 			frappe.xcall("email_sync.api.create_issues", { names }).then((issues) => this.done(__("Issues: {0}", [issues.join(", ")])));
+		}
+
+		file_shared(names, customer, label) {
+			frappe.xcall("email_sync.api.file_shared", { names, customer: customer || "" }).then((r) =>
+				this.done(customer ? __("{0} email(s) filed on {1}", [r.length, esc(label)]) : __("{0} email(s) filed on every Customer sharing the address", [r.length]))
+			);
 		}
 
 		ignore(names) {
