@@ -235,3 +235,62 @@ def test_several_emails_are_reassigned_at_once(dovecot, filed):
 	for communication in (filed.communication, second):
 		assert links(communication) == [("Customer", filed.right)]
 	assert {(r.matched_contacts, r.matched_customers) for r in copies(filed.rows)} == {("", filed.right)}
+
+
+def test_who_may_do_what_with_a_filed_email(filed):
+	"""A Sales User puts a Customer's email right on the Customers they may edit, but links it to no Issue; a
+	Support Team user links it to an Issue, but takes it off no Customer; neither may erase it."""
+	from email_sync.erasure import erase, preview_erasure
+
+	issue = frappe.get_doc({"doctype": "Issue", "subject": f"Orders {unique()}"}).insert(ignore_permissions=True)
+	frappe.db.commit()
+	sales, support = sales_user(), site_user("refile-support", "Support Team")
+
+	frappe.set_user(support)
+	for action in (
+		lambda: api.reassign_emails([filed.communication], customer=filed.right),
+		lambda: api.remove_from_record([filed.communication], "Customer", filed.wrong),
+	):
+		with pytest.raises(frappe.PermissionError):
+			action()
+	frappe.set_user(sales)
+	with pytest.raises(frappe.PermissionError):
+		api.link_to_issue([filed.communication], issue.name)
+	for user in (sales, support):
+		frappe.set_user(user)
+		for action in (
+			lambda: erase(address=f"lee@{filed.domain}"),
+			lambda: erase(contact=filed.lee),
+			lambda: preview_erasure(address=f"lee@{filed.domain}"),
+		):
+			with pytest.raises(frappe.PermissionError):
+				action()
+	frappe.set_user("Administrator")
+	assert links(filed.communication) == [("Contact", filed.lee), ("Customer", filed.wrong)]
+	assert {(r.status, r.issue) for r in copies(filed.rows)} == {("Filed", None)}
+
+	# what each may do, they can
+	frappe.set_user(support)
+	assert api.link_to_issue([filed.communication], issue.name) == [filed.communication]
+	frappe.set_user(sales)
+	assert api.remove_from_record([filed.communication], "Customer", filed.wrong) == [filed.communication]
+	frappe.set_user("Administrator")
+	assert links(filed.communication) == [("Contact", filed.lee)]
+	assert frappe.db.exists("Communication", filed.communication)  # on its Contact and its Issue still
+
+
+def test_a_sales_user_removes_nothing_from_a_customer_they_may_not_edit(filed):
+	user = sales_user()
+	restriction = frappe.get_doc(
+		{"doctype": "User Permission", "user": user, "allow": "Customer", "for_value": filed.right}
+	).insert(ignore_permissions=True)
+	frappe.db.commit()
+	try:
+		frappe.set_user(user)
+		with pytest.raises(frappe.PermissionError):
+			api.remove_from_record([filed.communication], "Customer", filed.wrong)
+	finally:
+		frappe.set_user("Administrator")
+		restriction.delete(ignore_permissions=True)
+		frappe.db.commit()
+	assert links(filed.communication) == [("Contact", filed.lee), ("Customer", filed.wrong)]
