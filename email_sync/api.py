@@ -233,6 +233,14 @@ def remove_from_record(emails, doctype: str, name: str) -> list[str]:
 	return unfile(_names(emails), doctype, name)
 
 
+@frappe.whitelist()
+def removal_outcome(email: str, doctype: str, name: str) -> dict:
+	"""What Remove from this record would do to this email: the records that keep it, or that it is deleted."""
+	from email_sync.sync.refile import removal_outcome as outcome
+
+	return outcome(email, doctype, name)
+
+
 @frappe.whitelist(methods=["POST"])
 def link_to_issue(emails, issue: str, thread: int = 0) -> list[str]:
 	"""Put these emails (with `thread`, their conversation too) on an existing Issue."""

@@ -14,6 +14,9 @@ The rules run in this order; the first that decides wins:
                        (Skipped instead when only mail with Customers is filed and none is linked;
                        Needs Review when an address is shared by Contacts of two or more Customers, the
                        setting says so, and no other address names one of them: see shared.py)
+                       A new address named like a Contact of that Customer goes onto that Contact, or
+                       waits in Needs Review (90%), or becomes a Contact all the same, per setting
+                       (namesakes.py)
   9. near variant      an address one letter or a +tag away from a known one (80%) -> Needs Review
                        (or Filed at 80% when the admin accepts variants); no Contact is created for it
  10. domain conflict   an unknown address at a domain two Customers claim        -> Needs Review
@@ -38,6 +41,7 @@ from email_sync.engine.model import (
 	NewContact,
 	Plan,
 )
+from email_sync.engine import namesakes
 from email_sync.engine.rules import RuleSet
 from email_sync.engine.shared import FILE_ON_ALL, RULE as SHARED_RULE, settle
 
@@ -56,6 +60,7 @@ class Context:
 	exclude_suppliers: bool = False
 	only_customers: bool = False  # file only mail that reaches a Customer
 	shared_addresses: str = FILE_ON_ALL  # or shared.REVIEW: mail of an address two Customers share waits
+	namesake_action: str = namesakes.ASK  # a new address named like a Contact of its Customer (namesakes.py)
 
 
 def direction_of(message: Message, own_addresses: set[str], from_sent_folder: bool = False) -> str:
@@ -104,10 +109,18 @@ def plan_message(message: Message, context: Context, from_sent_folder: bool = Fa
 
 	match = context.directory.match(participants, exclude=context.own_addresses)
 	new_contacts = _new_contacts(match, context) if context.create_contacts else []
+	looks = namesakes.sort_out(new_contacts, context.directory.namesakes, context.namesake_action)
+	if looks.ask:
+		new, contacts = looks.ask[0]
+		# The candidates are kept on the plan (not linked: only filed mail is) for the reviewer.
+		result = plan(NEEDS_REVIEW, looks.review_reason(), namesakes.rule_for(new.email))
+		result.contacts, result.customers, result.confidence = contacts, [new.customer], 90
+		return result
+	new_contacts = looks.create
 	if context.only_customers and match.contacts and not match.customers and not new_contacts:
 		return plan(SKIPPED, "Only mail with Customers is filed, and no Contact here belongs to one.", "only-customers")
-	if match.contacts or new_contacts:
-		sharing = settle(match, context.directory.customers_by_contact, new_contacts)
+	if match.contacts or new_contacts or looks.add:
+		sharing = settle(match, context.directory.customers_by_contact, [*new_contacts, *looks.add])
 		note = ""
 		if sharing:
 			note = " " + sharing.reason(context.shared_addresses)
@@ -118,12 +131,12 @@ def plan_message(message: Message, context: Context, from_sent_folder: bool = Fa
 					result.contacts, result.customers, result.confidence = match.contacts, match.customers, 100
 					return result
 				match = _narrowed(match, sharing)
-		result = plan(
-			FILED, _matched_reason(match, new_contacts, include_hit) + note, "matched" if match.contacts else "domain"
-		)
-		result.contacts = match.contacts
-		result.customers = list(dict.fromkeys([*match.customers, *(c.customer for c in new_contacts)]))
+		reason = " ".join(filter(None, [_matched_reason(match, new_contacts, include_hit), looks.reason()]))
+		result = plan(FILED, reason + note, "matched" if match.contacts else "domain")
+		result.contacts = list(dict.fromkeys([*match.contacts, *(a.contact for a in looks.add)]))
+		result.customers = list(dict.fromkeys([*match.customers, *(c.customer for c in [*new_contacts, *looks.add])]))
 		result.new_contacts = new_contacts
+		result.added_addresses = looks.add
 		result.confidence = 100
 		return result
 
@@ -178,6 +191,20 @@ def _new_contacts(match, context: Context) -> list[NewContact]:
 	return created
 
 
+def _customers_gaining_people(items, context: Context) -> set[str]:
+	"""The Customers the batch would give a new Contact with a person's name: their Contacts' names are
+	looked up at once (the engine compares them, namesakes.py)."""
+	customers = set()
+	for message, _ in items:
+		for address in message.participants:
+			if address.email and address.email not in context.own_addresses and namesakes.person_name(address.name):
+				if address.email not in context.directory.contacts_by_email:
+					found = context.directory.customers_by_domain.get(address.domain, [])
+					if len(found) == 1:
+						customers.add(found[0])
+	return customers
+
+
 def _matched_reason(match, new_contacts: list[NewContact], include_hit) -> str:
 	reasons = []
 	if match.matched:
@@ -198,6 +225,8 @@ def plan_messages(items: Iterable[tuple[Message, bool]], context: Context) -> li
 	items = list(items)
 	# Everyone the batch names, looked up at once: a few queries per batch, not per message.
 	context.directory.look_up((a for message, _ in items for a in message.participants), context.own_addresses)
+	if context.create_contacts and context.namesake_action != namesakes.CREATE:
+		context.directory.look_up_namesakes(_customers_gaining_people(items, context))
 	plans = []
 	for message, from_sent in items:
 		try:

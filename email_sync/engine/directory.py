@@ -14,6 +14,7 @@ from typing import Protocol
 
 from email_sync.engine.addresses import FREE_MAIL_DOMAINS, canonical, within_one_edit
 from email_sync.engine.model import Address
+from email_sync.engine.namesakes import person_name
 
 MIN_TYPO_LOCAL = 4  # shorter local parts are too often different people to guess typos
 
@@ -39,6 +40,7 @@ class Rows:
 	user_emails: Iterable[str] = ()
 	customer_domains: Iterable[tuple[str, str]] = ()  # (customer, domain)
 	supplier_emails: Iterable[str] = ()  # addresses of Supplier Contacts
+	contact_names: Iterable[tuple[str, str]] = ()  # (contact, full name)
 
 
 class Source(Protocol):
@@ -52,6 +54,10 @@ class Source(Protocol):
 		"""Contacts (with their Customers) having an address of one of these canonical forms, or any address
 		at one of these domains: the candidates for near variants."""
 
+	def namesakes(self, customers: list[str]) -> Rows:
+		"""The Contacts of these Customers with their names (contact_names and contact_customers), at most a
+		bounded number each: looked at only when a message would create a Contact of one of them."""
+
 
 @dataclass
 class Directory:
@@ -61,6 +67,7 @@ class Directory:
 	internal_domains: set[str] = field(default_factory=set)
 	customers_by_domain: dict[str, list[str]] = field(default_factory=dict)
 	supplier_emails: set[str] = field(default_factory=set)  # addresses of Supplier Contacts
+	contact_names: dict[str, str] = field(default_factory=dict)  # contact -> its person_name(), if it has one
 	free_mail_domains: frozenset[str] = FREE_MAIL_DOMAINS
 	source: Source | None = field(default=None, repr=False)
 	# What has been asked of the source already, found or not:
@@ -68,6 +75,7 @@ class Directory:
 	_asked_domains: set[str] = field(default_factory=set, repr=False)
 	_asked_canonicals: set[str] = field(default_factory=set, repr=False)
 	_asked_typo_domains: set[str] = field(default_factory=set, repr=False)
+	_asked_namesakes: set[str] = field(default_factory=set, repr=False)  # Customers whose Contacts' names are in
 	_by_canonical: dict[str, str] | None = field(default=None, repr=False)
 	_locals: dict[tuple[str, int], list[str]] | None = field(default=None, repr=False)
 
@@ -82,6 +90,7 @@ class Directory:
 		extra_free_mail_domains: Iterable[str] = (),
 		supplier_emails: Iterable[str] = (),
 		source: Source | None = None,
+		contact_names: Iterable[tuple[str, str]] = (),
 	) -> Directory:
 		"""From (contact, email), (contact, customer) and (customer, domain) pairs, as the database returns them.
 		With a `source`, the directory also asks it about every address it meets and has not seen."""
@@ -90,7 +99,7 @@ class Directory:
 			free_mail_domains=FREE_MAIL_DOMAINS | {d.strip().lower() for d in extra_free_mail_domains if d},
 			source=source,
 		)
-		directory.add(Rows(contact_emails, contact_customers, user_emails, customer_domains, supplier_emails))
+		directory.add(Rows(contact_emails, contact_customers, user_emails, customer_domains, supplier_emails, contact_names))
 		return directory
 
 	def add(self, rows: Rows) -> None:
@@ -105,6 +114,8 @@ class Directory:
 				self._add_email(email.strip().lower(), contact)
 		for contact, customer in rows.contact_customers:
 			_add_unique(self.customers_by_contact.setdefault(contact, []), customer)
+		for contact, name in rows.contact_names:
+			self.contact_names[contact] = person_name(name or "")
 
 	def look_up(self, addresses: Iterable[Address], exclude: set[str] = frozenset()) -> None:
 		"""Ask the source, in one round, about every address here not seen yet (but those in `exclude`); then,
@@ -139,6 +150,27 @@ class Directory:
 		self._add_email(email, contact)
 		linked = self.customers_by_contact.setdefault(contact, [])
 		linked.extend(c for c in customers if c not in linked)
+
+	def look_up_namesakes(self, customers: Iterable[str]) -> None:
+		"""Ask the source, in one round, for the names of these Customers' Contacts (not asked before)."""
+		customers = sorted(set(customers) - self._asked_namesakes)
+		ask = getattr(self.source, "namesakes", None)  # a source that knows no names: no namesakes either
+		if ask is None or not customers:
+			return
+		self._asked_namesakes.update(customers)
+		self.add(ask(customers))
+
+	def namesakes(self, customer: str, name: str) -> list[str]:
+		"""The Contacts of `customer` with this person's name (see namesakes.py); never another Customer's."""
+		wanted = person_name(name)
+		if not wanted:
+			return []
+		self.look_up_namesakes([customer])
+		return sorted(
+			contact
+			for contact, known in self.contact_names.items()
+			if known == wanted and customer in self.customers_by_contact.get(contact, ())
+		)
 
 	def is_internal(self, address: Address) -> bool:
 		domain = address.domain

@@ -111,6 +111,16 @@ class NewContact:
 	customer: str
 
 
+@dataclass(frozen=True)
+class AddedAddress:
+	"""An unknown address at a Customer's domain that goes onto the Customer's Contact of the same name."""
+
+	email: str
+	name: str
+	customer: str
+	contact: str
+
+
 @dataclass
 class Plan:
 	"""What to do with one message and why. The Frappe side carries it out, nothing more."""
@@ -124,6 +134,7 @@ class Plan:
 	customers: list[str] = field(default_factory=list)
 	confidence: int = 0  # 100 for exact address matches, 80 for near variants
 	new_contacts: list[NewContact] = field(default_factory=list)
+	added_addresses: list[AddedAddress] = field(default_factory=list)  # onto Contacts of the same name
 
 	@property
 	def files(self) -> bool:
@@ -140,4 +151,5 @@ class Plan:
 			"customers": self.customers,
 			"confidence": self.confidence,
 			"new_contacts": [asdict(c) for c in self.new_contacts],
+			"added_addresses": [asdict(a) for a in self.added_addresses],
 		}
