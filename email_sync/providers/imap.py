@@ -507,7 +507,9 @@ class IMAPProvider(Provider):
 				plans.append(self._plan_range(folder, old, since, before))
 		for i, plan in enumerate(plans):
 			later = sum(len(p.uids) for p in plans[i + 1 :])
-			replan = lambda folder, old, box: self._plan_range(folder, old, since, before, box)  # noqa: E731
+			def replan(folder, old, box):
+				return self._plan_range(folder, old, since, before, box)
+
 			for batch_state, messages, left in self._read(plan, replan):
 				states[plan.folder.name] = batch_state
 				yield Batch(messages, copy.deepcopy(position), plan.folder.name, left + later)

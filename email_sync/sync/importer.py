@@ -11,7 +11,7 @@ from __future__ import annotations
 import mailbox
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import frappe
@@ -112,6 +112,16 @@ def import_files(
 	for path in paths:
 		if not os.path.exists(path):
 			raise ImportSourceError(f"{path}: no such file or folder")
+	return import_sources(account_name, read_sources(paths), batch_size, progress)
+
+
+def import_sources(
+	account_name: str,
+	sources: Iterable[Source],
+	batch_size: int = BATCH_SIZE,
+	progress: Callable[[int], None] | None = None,
+) -> Counter:
+	"""File `sources` (read one at a time) for `account_name`, `batch_size` to a transaction; see import_files."""
 	account = frappe.get_doc("Email Sync Account", account_name)
 	config = account_config(account)
 	settings = load_settings()
@@ -120,7 +130,7 @@ def import_files(
 	snippet_length = int(settings.snippet_length or 200)
 	counts: Counter = Counter()
 	batch: list[Source] = []
-	for source in read_sources(paths):
+	for source in sources:
 		batch.append(source)
 		if len(batch) >= batch_size:
 			_write(account_name, batch, context, router, snippet_length, counts, progress)

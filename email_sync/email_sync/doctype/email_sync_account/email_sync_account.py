@@ -4,7 +4,7 @@
 import frappe
 from frappe import _
 from frappe.model.document import Document
-from frappe.utils import now_datetime, today
+from frappe.utils import format_date, getdate, now_datetime
 
 from email_sync.engine.schedule import ScheduleError, parse_skip_times
 
@@ -66,9 +66,32 @@ class EmailSyncAccount(Document):
 			check_folders(self)
 
 	def set_sync_start_date(self):
-		# History starts when the account is switched on, unless the admin chose an earlier date.
+		"""The date is the admin's: shown (today by default) before activation and never changed by a save. Moving
+		it earlier on an account that has synced brings in the mail between the new date and what is read."""
 		if self.status == "Active" and not self.sync_start_date:
-			self.sync_start_date = today()
+			frappe.throw(_("Set the Sync Start Date: mail received from that day on is synced."))
+		if not self.sync_cursor or self.is_new():
+			return  # nothing read yet: the first sync starts at the date, whatever it is now
+		before = self.get_doc_before_save()
+		if not self.history_from and before and before.sync_start_date:
+			self.history_from = before.sync_start_date  # what the syncs so far have read back to
+		moved = before and getdate(before.sync_start_date) != getdate(self.sync_start_date)
+		if moved and self.history_from and getdate(self.sync_start_date) < getdate(self.history_from):
+			self.flags.backfill_from = self.sync_start_date
+
+	def on_update(self):
+		if self.flags.backfill_from:
+			from email_sync.sync.backfill import queue_backfill_if_free
+
+			if queue_backfill_if_free(self.name, self.flags.backfill_from):
+				frappe.msgprint(
+					_("Bringing in the mail from {0} to {1} in the background; it is filed as history.").format(
+						format_date(self.flags.backfill_from), format_date(self.history_from)
+					),
+					indicator="blue",
+					alert=True,
+				)
+			self.flags.backfill_from = None
 
 	def set_activated_on(self):
 		# The moment that separates history (filed only) from new mail (Issues, notifications): see IssueRouter.
