@@ -58,27 +58,9 @@ def test_connection(account: str, preview: int = 5) -> dict:
 
 
 def _preview(doc, count: int) -> list[dict]:
-	from email_sync.engine import parse_message, plan_messages
-	from email_sync.sync.context import account_config, load_context, load_cursor
+	from email_sync.sync.preview import preview_sync
 
-	config = account_config(doc)
-	config.batch_size = min(count, 20)
-	context = load_context(doc, config)
-	with provider_for(doc, config) as provider:
-		batch = next(iter(provider.fetch(load_cursor(doc))), None)
-	if batch is None:
-		return []
-	plans = plan_messages(((parse_message(m.raw), m.from_sent_folder) for m in batch.messages[:count]), context)
-	return [
-		{
-			"from": p.message.sender.email if p.message.sender else "",
-			"subject": p.message.subject,
-			"date": p.message.date,
-			"status": p.status,
-			"reason": p.reason,
-		}
-		for p in plans
-	]
+	return preview_sync(doc, count)
 
 
 @frappe.whitelist(methods=["POST"])
@@ -255,3 +237,21 @@ def split_to_issue(email: str) -> str:
 	from email_sync.sync.refile import split_to_new_issue
 
 	return split_to_new_issue(email)
+
+
+@frappe.whitelist(methods=["POST"])
+def import_older_mail(account: str, since: str, folder: str | None = None) -> dict:
+	"""Bring in the account's mail from `since` up to what it has read (one folder, or all), as history."""
+	from email_sync.sync.backfill import start_backfill
+
+	doc = _account_for(account, "write")
+	return start_backfill(doc.name, since, folder or None)
+
+
+@frappe.whitelist(methods=["POST"])
+def import_upload(account: str, file: str) -> dict:
+	"""Import an .eml, .mbox or .zip uploaded on the account's form, as history; the upload is deleted after."""
+	from email_sync.sync.backfill import start_upload_import
+
+	doc = _account_for(account, "write")
+	return start_upload_import(doc.name, file)

@@ -4,6 +4,11 @@
 frappe.ui.form.on("Email Sync Account", {
 	onload(frm) {
 		frm.email_sync_saved_store_mode = frm.doc.store_mode;
+		frm.email_sync_saved_start_date = frm.doc.sync_start_date;
+	},
+	// Moving the start date before what is read brings that older mail in on save: ask first.
+	sync_start_date(frm) {
+		email_sync_account.confirm_backfill(frm);
 	},
 	// The usual port follows the security chosen, unless the admin typed another one.
 	imap_security(frm) {
@@ -15,6 +20,7 @@ frappe.ui.form.on("Email Sync Account", {
 	after_save(frm) {
 		email_sync_account.offer_to_strip(frm);
 		frm.email_sync_saved_store_mode = frm.doc.store_mode;
+		frm.email_sync_saved_start_date = frm.doc.sync_start_date;
 	},
 	refresh(frm) {
 		if (frm.is_new()) return;
@@ -31,9 +37,14 @@ frappe.ui.form.on("Email Sync Account", {
 		if (frm.doc.status !== "Disconnected") {
 			frm.add_custom_button(__("Disconnect"), () => email_sync_account.disconnect(frm), __("Actions"));
 		}
+		if (!["Draft", "Disconnected"].includes(frm.doc.status)) {
+			frm.add_custom_button(__("Import older mail"), () => email_sync_account.import_older_mail(frm), __("Actions"));
+		}
+		frm.add_custom_button(__("Import from file"), () => email_sync_account.import_file(frm), __("Actions"));
 		email_sync_account.show_health(frm);
 		email_sync_account.show_setup_steps(frm);
 		email_sync_account.listen_for_progress(frm);
+		email_sync_account.listen_for_older_mail(frm);
 	},
 });
 
@@ -53,6 +64,89 @@ const email_sync_account = {
 					frappe.show_alert({ message: __("Stripping {0} stored emails in the background.", [r.queued]), indicator: "blue" })
 				)
 		);
+	},
+
+	confirm_backfill(frm) {
+		const covered = frm.doc.history_from || frm.email_sync_saved_start_date;
+		const chosen = frm.doc.sync_start_date;
+		if (!frm.doc.sync_cursor || !covered || !chosen || chosen >= covered) return;
+		const fmt = (d) => frappe.datetime.str_to_user(d);
+		frappe.confirm(
+			__("When you save, the mail from {0} to {1} is brought in. It is filed on its Customers and Contacts as history: no Issues, no acknowledgements, no notifications. Go on?", [fmt(chosen), fmt(covered)]),
+			() => {},
+			() => frm.set_value("sync_start_date", frm.email_sync_saved_start_date)
+		);
+	},
+
+	import_older_mail(frm) {
+		const covered = frm.doc.history_from || frm.doc.sync_start_date;
+		const folders = (frm.doc.folders || []).map((row) => row.folder_name).filter(Boolean);
+		const dialog = new frappe.ui.Dialog({
+			title: __("Import older mail"),
+			fields: [
+				{
+					fieldtype: "HTML",
+					options: `<p class="text-muted">${covered
+						? __("Mail since {0} is already read. The older mail is read from the mailbox in the background and filed as history: no Issues, no acknowledgements, no notifications. Mail already filed is not filed again.", [frappe.datetime.str_to_user(covered)])
+						: ""}</p>`,
+				},
+				{ fieldname: "since", fieldtype: "Date", label: __("From"), reqd: 1 },
+				{
+					fieldname: "folder",
+					fieldtype: "Select",
+					label: __("Folder"),
+					options: [{ value: "", label: __("All folders this account syncs") }, ...folders.map((f) => ({ value: f, label: f }))],
+				},
+			],
+			primary_action_label: __("Import"),
+			primary_action(values) {
+				frappe
+					.xcall("email_sync.api.import_older_mail", { account: frm.doc.name, since: values.since, folder: values.folder || "" })
+					.then((r) => {
+						dialog.hide();
+						frappe.show_alert({ message: __("Bringing in the mail from {0} to {1}…", [frappe.datetime.str_to_user(r.since), frappe.datetime.str_to_user(r.before)]), indicator: "blue" });
+					});
+			},
+		});
+		dialog.show();
+	},
+
+	import_file(frm) {
+		new frappe.ui.FileUploader({
+			doctype: frm.doctype,
+			docname: frm.docname,
+			dialog_title: __("Import mail from a file (.eml, .mbox or a .zip of those)"),
+			restrictions: { allowed_file_types: [".eml", ".mbox", ".zip"] },
+			allow_multiple: false,
+			make_attachments_public: false,
+			on_success(file) {
+				frappe
+					.xcall("email_sync.api.import_upload", { account: frm.doc.name, file: file.name })
+					.then((r) => frappe.show_alert({ message: __("Importing {0}…", [frappe.utils.escape_html(r.file_name)]), indicator: "blue" }));
+			},
+		});
+	},
+
+	listen_for_older_mail(frm) {
+		if (frm.__email_sync_older_listening) return;
+		frm.__email_sync_older_listening = true;
+		frappe.realtime.on("email_sync_backfill_progress", (data) => {
+			if (data.account !== frm.doc.name) return;
+			const title = data.kind === "import" ? __("Importing mail") : __("Bringing in older mail");
+			if (data.done) {
+				frm.dashboard.hide_progress(title);
+				const message = frappe.utils.escape_html(data.error ? `${data.summary} ${data.error}` : data.summary);
+				frappe.show_alert({ message, indicator: data.error ? "red" : "green" }, 15);
+				frm.reload_doc();
+				return;
+			}
+			const done = data.fetched || 0;
+			const total = done + (data.remaining || 0);
+			frm.dashboard.show_progress(title, total ? (done / total) * 100 : 0,
+				__("{0} read: {1} filed, {2} skipped, {3} for review, {4} already on the site", [
+					done, data.filed, data.skipped, data.needs_review, data.already_synced,
+				]));
+		});
 	},
 
 	connect(frm) {
