@@ -151,6 +151,15 @@ def file_shared(names, customer: str | None = None) -> list[str]:
 
 
 @frappe.whitelist(methods=["POST"])
+def add_address_to_contact(names, contact: str) -> list[str]:
+	"""Emails waiting because their new address is named like a Contact of its Customer: add the address to
+	that Contact and file them on it."""
+	from email_sync.sync.namesake_review import add_to_contact
+
+	return add_to_contact(_names(names), contact)
+
+
+@frappe.whitelist(methods=["POST"])
 def create_customer(name: str, customer_name: str | None = None) -> str:
 	from email_sync.sync.review import create_customer as create
 

@@ -9,6 +9,7 @@ from email_sync.engine.priority import DEFAULT_TABLE
 DEFAULT_SETTINGS = {
 	"unmatched_action": "Needs Review",
 	"shared_address_action": "File on all",
+	"namesake_action": "Ask in Needs Review",
 	"skip_auto_submitted": 1,
 	"snippet_length": 200,
 	"run_time_budget": 120,

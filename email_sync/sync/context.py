@@ -7,6 +7,7 @@ import json
 import frappe
 
 from email_sync.engine import NEEDS_REVIEW, SKIPPED, BlacklistEntry, Context, Directory, Filter, RuleError, RuleSet
+from email_sync.engine import namesakes
 from email_sync.engine.shared import FILE_ON_ALL
 from email_sync.providers import AccountConfig, OAuthTokens, ProviderError, get_provider
 from email_sync.sync.company import app_credentials, is_shared
@@ -150,4 +151,5 @@ def load_context(account, config: AccountConfig) -> Context:
 		exclude_suppliers=bool(settings.exclude_suppliers),
 		only_customers=bool(settings.only_customers),
 		shared_addresses=settings.get("shared_address_action") or FILE_ON_ALL,
+		namesake_action=settings.get("namesake_action") or namesakes.ASK,
 	)

@@ -11,6 +11,7 @@ import frappe
 from email_sync.engine.directory import Rows
 
 CHUNK = 500  # values per IN list: a batch's To/Cc lists can be long
+NAMESAKES_PER_CUSTOMER = 2000  # Contacts of one Customer whose names a new person's is compared with
 
 
 class SiteSource:
@@ -43,6 +44,22 @@ class SiteSource:
 			domains,
 		)
 		return _with_links(contact_emails)
+
+
+	def namesakes(self, customers: list[str]) -> Rows:
+		"""The names of these Customers' Contacts (the engine compares them in normalised form), at most
+		NAMESAKES_PER_CUSTOMER each, so a Customer with a huge address book costs one bounded query."""
+		rows = []
+		for customer in customers:
+			rows += frappe.db.sql(
+				"""select c.name, dl.link_name,
+					coalesce(nullif(c.full_name, ''), concat_ws(' ', c.first_name, c.middle_name, c.last_name))
+				from `tabDynamic Link` dl join `tabContact` c on c.name = dl.parent
+				where dl.parenttype = 'Contact' and dl.link_doctype = 'Customer' and dl.link_name = %(customer)s
+				order by c.modified desc limit %(limit)s""",
+				{"customer": customer, "limit": NAMESAKES_PER_CUSTOMER},
+			)
+		return Rows(contact_customers=[(c, x) for c, x, _ in rows], contact_names=[(c, n) for c, _, n in rows])
 
 
 def _with_links(contact_emails: list, users: list[str] = (), customer_domains: list = ()) -> Rows:

@@ -106,7 +106,7 @@ def _run(account_name: str, trigger: str, progress: Callable | None = None) -> d
 
 
 def learn_new_contacts(directory, plans) -> None:
-	new = {c.email: c.customer for plan in plans for c in plan.new_contacts}
+	new = {c.email: c.customer for plan in plans for c in [*plan.new_contacts, *plan.added_addresses]}
 	if not new:
 		return
 	for email, contact in frappe.db.sql(

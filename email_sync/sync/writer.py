@@ -23,6 +23,7 @@ from email_sync.engine import ERROR, FILED, NEEDS_REVIEW, OUTBOUND, Plan
 from email_sync.engine.sanitize import safe_html_for_storage, text_to_html
 from email_sync.providers import FetchedMessage
 from email_sync.sync import attachments
+from email_sync.sync.namesakes import add_addresses
 
 STANDARD = ("name", "creation", "modified", "modified_by", "owner", "docstatus", "idx")
 SYNCED_FIELDS = (
@@ -278,6 +279,7 @@ def _existing_by_message_id(items: list[Item]) -> dict[str, str]:
 
 def _create_contacts(filed: list[Item]) -> None:
 	"""Contacts for unknown addresses at customer domains: rare (once per new person), so through the ORM."""
+	add_addresses(filed)  # a second address of a known person goes onto that Contact instead
 	wanted = {c.email: c for item in filed for c in item.plan.new_contacts}
 	if not wanted:
 		return
