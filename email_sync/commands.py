@@ -1,4 +1,4 @@
-"""Bench commands: `bench --site SITE email-sync status | sync | import | doctor`.
+"""Bench commands: `bench --site SITE email-sync status | sync | import | doctor | listen | erase`.
 
 Each connects to the site, does its work in the foreground and exits 0 when it succeeded, or non-zero with
 the reason (and what to do) on stderr. The work itself lives in email_sync/sync/: these only print.
@@ -92,6 +92,20 @@ def status(context):
 			success = f"{a.last_success:%Y-%m-%d %H:%M}" if a.last_success else "never"
 			rows.append([a.name, a.provider, a.status, light, success, reason, fix])
 		click.echo(_table(["Account", "Provider", "Status", "Health", "Last success", "Reason", "Fix"], rows))
+		_listener_line()
+
+
+def _listener_line() -> None:
+	"""Under the table: whether real-time IMAP accounts have their listener (the doctor's check)."""
+	from email_sync.sync.doctor import listener_check
+	from email_sync.sync.listener import realtime_imap_accounts
+
+	if not realtime_imap_accounts():
+		return
+	check = listener_check()
+	click.echo(f"\nIMAP listener: {check.detail}")
+	if not check.ok:
+		click.echo(f"What to do: {check.fix}")
 
 
 @email_sync.command("sync")
@@ -190,6 +204,101 @@ def doctor(context):
 		if failing:
 			_fail(f"{len(failing)} check(s) failed: {', '.join(failing)}.")
 		click.echo("Everything Email Sync needs is in place.")
+
+
+@email_sync.command("listen")
+@click.option("--reidle-minutes", default=25.0, show_default=True,
+	help="Renew each IDLE this often (servers drop clients idle for 29 minutes).")  # fmt: skip
+@click.option("--refresh-seconds", default=60.0, show_default=True,
+	help="Read the accounts again this often (added, deactivated, changed).")  # fmt: skip
+@click.option("--account", "accounts", multiple=True,
+	help="Watch only this account (repeatable): to share a site's accounts between listeners.")  # fmt: skip
+@pass_context
+def listen(context, reidle_minutes=25.0, refresh_seconds=60.0, accounts=()):
+	"""Real-time for IMAP: an IDLE connection per Active IMAP account on Real-time; new mail queues its sync.
+
+	Runs until stopped (Ctrl+C or SIGTERM); run one per site, from the Procfile or a supervisor program."""
+	import signal
+	import threading
+	from datetime import datetime
+
+	from email_sync.sync.listener import Listener
+
+	stop = threading.Event()
+	for sig in (signal.SIGINT, signal.SIGTERM):
+		signal.signal(sig, lambda *_: stop.set())
+
+	def log(line: str) -> None:
+		click.echo(f"{datetime.now():%Y-%m-%d %H:%M:%S} {line}")
+
+	with _site(context):
+		only = [_account_or_fail(a) for a in accounts] or None
+		listener = Listener(reidle_after=max(0.05, reidle_minutes) * 60, refresh_every=max(1.0, refresh_seconds),
+			only=only, log=log)  # fmt: skip
+		log(f"Listening for new mail in {get_site(context)}'s real-time IMAP accounts (Ctrl+C to stop).")
+		listener.run(stop)
+		log("Stopped: every connection logged out.")
+
+
+@email_sync.command("erase")
+@click.option("--address", help="Erase everything synced from, to or copied to this address.")
+@click.option("--contact", help="Erase everything synced with this Contact (its name): all its addresses.")
+@click.option("--blacklist", is_flag=True, help="Also blacklist the addresses, so later mail with them is skipped.")
+@click.option("--delete-issues", is_flag=True, help="Also delete the Issues these emails opened (they stay otherwise).")
+@click.option("--yes", is_flag=True, help="Erase without asking (for scripts).")
+@pass_context
+def erase(context, address=None, contact=None, blacklist=False, delete_issues=False, yes=False):
+	"""Erase on request (GDPR): shows what will go, asks, erases it and leaves an Email Sync Erasure Log."""
+	import frappe
+
+	from email_sync.sync import erasure
+
+	if bool(address) == bool(contact):
+		_fail("Name either --address or --contact.")
+	with _site(context):
+		if contact:
+			if not frappe.db.exists("Contact", contact):
+				_fail(f"No Contact {contact!r}: give its name (ID), as in the Contact's URL.")
+			scope = erasure.find(erasure.addresses_of_contact(contact), contact)
+		else:
+			if not erasure.normalised([address]):
+				_fail(f"{address!r} is not an email address.")
+			scope = erasure.find([address])
+			if not scope.synced:
+				_fail(f"Email Sync holds nothing for {address.strip()}: no synced email is from, to or copied to it. "
+					"Check the spelling (the whole address).")  # fmt: skip
+		whom = f"Contact {contact} ({', '.join(scope.addresses) or 'no address'})" if contact else scope.addresses[0]
+		if not scope.synced and not blacklist:
+			click.echo(f"Nothing to erase: Email Sync holds no email with {whom}.")
+			return
+		click.echo(f"Everything Email Sync synced with {whom}:")
+		click.echo(_erasure_preview(erasure.preview(scope), blacklist, delete_issues))
+		if not yes:
+			click.confirm("Erase it?", abort=True)
+		result = erasure.erase(scope, blacklist=blacklist, delete_issues=delete_issues, user=frappe.session.user)
+		frappe.db.commit()
+		click.echo(f"Erased {result['synced_emails']} synced emails, {result['communications']} emails on timelines, "
+			f"{result['files']} files, {result['comments']} comments and notifications, {result['issues']} Issues"
+			f"{'; blacklisted ' + ', '.join(result['blacklisted']) if result['blacklisted'] else ''}. "
+			f"Recorded in Email Sync Erasure Log {result['log']}.")  # fmt: skip
+
+
+def _erasure_preview(preview: dict, blacklist: bool, delete_issues: bool) -> str:
+	span = f", {preview['first']:%Y-%m-%d} to {preview['last']:%Y-%m-%d}" if preview["first"] else ""
+	mailboxes = ", ".join(f"{name} {count}" for name, count in sorted(preview["accounts"].items()))
+	lines = [
+		f"  {preview['synced_emails']} synced emails{span}" + (f" (mailboxes: {mailboxes})" if mailboxes else ""),
+		f"  {preview['communications']} emails on timelines, {preview['files']} files, "
+		+ f"{preview['comments']} comments and notifications",
+		f"  {preview['issues']} Issues opened from them: " + ("deleted" if delete_issues else "they stay"),
+	]
+	if preview["kept_communications"]:
+		lines.append(f"  {preview['kept_communications']} emails that Email Sync did not make (or other mail holds) stay")
+	if blacklist:
+		lines.append("  the addresses go on the Email Sync Blacklist: later mail with them is skipped")
+	if preview["subjects"]:
+		lines.append("  newest: " + "; ".join(preview["subjects"][:5]))
+	return "\n".join(lines)
 
 
 commands = [email_sync]

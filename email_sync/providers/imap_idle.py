@@ -109,15 +109,15 @@ class IdleWatcher:
 		return self
 
 	def stop(self, wait: float = 5.0) -> None:
-		"""End IDLE, log out and let the thread finish (at most `wait` seconds)."""
+		"""End IDLE, log out and let the thread finish (waiting at most `wait` seconds for it)."""
 		self._stop.set()
 		with contextlib.suppress(OSError):
 			self._wake_w.send(b"x")
-		if self._thread and self._thread is not threading.current_thread():
+		self.join(wait)
+
+	def join(self, wait: float) -> None:
+		if wait > 0 and self._thread and self._thread is not threading.current_thread():
 			self._thread.join(wait)
-		for sock in (self._wake_r, self._wake_w):
-			with contextlib.suppress(OSError):
-				sock.close()
 
 	@property
 	def alive(self) -> bool:
@@ -125,12 +125,20 @@ class IdleWatcher:
 
 	def run(self) -> None:
 		"""Connect, IDLE, reconnect with backoff; until stop()."""
+		try:
+			self._run()
+		finally:
+			for sock in (self._wake_r, self._wake_w):
+				with contextlib.suppress(OSError):
+					sock.close()
+
+	def _run(self) -> None:
 		delay = self.backoff_start
 		while not self._stop.is_set():
 			started = time.monotonic()
 			try:
 				self._session()
-			except (_Dropped, ProviderError, imaplib.IMAP4.error, OSError) as e:
+			except Exception as e:  # noqa: BLE001 - whatever broke this connection, the next one may work
 				if self._stop.is_set():
 					break
 				if time.monotonic() - started >= self.stable_after:
@@ -145,7 +153,7 @@ class IdleWatcher:
 
 	def _session(self) -> None:
 		provider = self.provider
-		self._set_state(CONNECTING, "")
+		self._set_state(CONNECTING, self.detail)  # the last error stays visible until a connection works
 		provider.connect()
 		try:
 			imap = provider._imap  # the logged-in imaplib connection IMAPProvider keeps (same package)

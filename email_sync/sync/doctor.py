@@ -26,6 +26,7 @@ def run_checks() -> list[Check]:
 	checks = [scheduler_check(), redis]
 	checks.append(workers_check() if redis.ok else Check("Workers", False, "Not checked: Redis is unreachable.",
 		"Fix Redis first."))  # fmt: skip
+	checks.append(listener_check())
 	return checks + account_checks()
 
 
@@ -61,6 +62,38 @@ def workers_check() -> Check:
 		return Check("Workers", False, f"No worker listens on the {QUEUE} queue: syncs are queued but never run.",
 			f"Start workers for the {QUEUE} queue (bench start, or bench worker --queue {QUEUE}).")  # fmt: skip
 	return Check("Workers", True, f"{len(workers)} on the {QUEUE} queue.")
+
+
+def listener_check() -> Check:
+	"""Whether `email-sync listen` runs for the IMAP accounts on Real-time (its heartbeat in the Redis cache)."""
+	from email_sync.sync.listener import heartbeat, realtime_imap_accounts
+
+	accounts = realtime_imap_accounts()
+	try:
+		beat = heartbeat()
+	except Exception as e:  # noqa: BLE001 - whatever the cache says, the check reports it
+		return Check(LISTENER, False, f"Not checked: the Redis cache is unreachable: {e}",
+			"Start Redis (bench start, or your supervisor setup) and check redis_cache in common_site_config.json.")  # fmt: skip
+	if not accounts:
+		return Check(LISTENER, True, "No IMAP account is on Real-time: no listener needed.")
+	count = f"{len(accounts)} real-time IMAP account{'s' if len(accounts) != 1 else ''}"
+	if not beat:
+		return Check(LISTENER, False, f"Not running for {count}: they are polled every minute instead of "
+			"syncing as mail arrives.", f"Start it: bench --site {frappe.local.site} email-sync listen (a line in "
+			"the Procfile, or a supervisor program: see Bench commands in the README).")  # fmt: skip
+	states = beat.get("accounts") or {}
+	failing = [f"{name}: {states[name]['detail']}" for name in accounts
+		if states.get(name, {}).get("state") != "watching" and states.get(name, {}).get("detail")]  # fmt: skip
+	where = f"pid {beat.get('pid')} on {beat.get('host')}"
+	if failing:
+		return Check(LISTENER, False, f"Running ({where}) for {count}, but cannot watch: {'; '.join(failing)}",
+			"Fix the account (Test Connection shows the same error); the listener retries by itself.")  # fmt: skip
+	watching = sum(1 for name in accounts if states.get(name, {}).get("state") == "watching")
+	waiting = "" if watching == len(accounts) else f" ({len(accounts) - watching} being connected)"
+	return Check(LISTENER, True, f"Running ({where}) for {count}{waiting}.")
+
+
+LISTENER = "IMAP listener"
 
 
 def account_checks() -> list[Check]:
