@@ -47,7 +47,7 @@ def redis_check() -> Check:
 
 	try:
 		get_redis_conn().ping()
-	except Exception as e:
+	except Exception as e:  # noqa: BLE001 - any failure to reach it is the finding
 		return Check("Redis", False, f"The job queue's Redis is unreachable: {e}",
 			"Start Redis (bench start, or your supervisor setup) and check redis_queue in common_site_config.json.")  # fmt: skip
 	return Check("Redis", True, "Reachable.")

@@ -2,24 +2,26 @@
 
 import mailbox
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from datetime import datetime, timezone
 
 import frappe
 import pytest
-from factories import make_party, deliver, mail, make_account, new_mailbox, synced
+from factories import deliver, mail, make_account, make_party, new_mailbox, synced, unique
 
 
-def bench(*args: str) -> subprocess.CompletedProcess:
+def command(*args: str) -> list[str]:
+	return [sys.executable, "-m", "frappe.utils.bench_helper", "frappe", "--site", frappe.local.site, "email-sync", *args]
+
+
+def bench(*args: str, input: str = "") -> subprocess.CompletedProcess:
 	frappe.db.commit()  # what the test wrote must be visible to the command's own connection
-	result = subprocess.run(
-		[sys.executable, "-m", "frappe.utils.bench_helper", "frappe", "--site", frappe.local.site, "email-sync", *args],
-		cwd=os.getcwd(),
-		capture_output=True,
-		text=True,
-		timeout=300,
-	)
+	result = subprocess.run(command(*args), check=False, cwd=os.getcwd(), capture_output=True, text=True, timeout=300,
+		input=input)  # fmt: skip
 	frappe.db.rollback()  # see what the command committed
 	return result
 
@@ -137,3 +139,114 @@ def test_doctor_checks_scheduler_redis_workers_and_accounts(dovecot):
 	assert result.returncode == 1 and "check(s) failed" in result.stderr
 	frappe.db.set_value("Email Sync Account", account, "status", "Paused")
 	frappe.db.commit()
+
+
+# -- listen ----------------------------------------------------------------------------------------------
+
+
+def test_listen_runs_until_stopped_and_doctor_and_status_say_whether_it_runs(dovecot):
+	from email_sync.sync.listener import heartbeat
+
+	# .test, not .example: a test session starting elsewhere pauses Active .example accounts (conftest)
+	box = dovecot.add_user(name=f"{unique('listen')}@mail.listener.test")
+	account = make_account(dovecot, box, frequency="Real-time")
+	try:
+		before = bench("doctor")
+		assert re.search(r"\[FAIL\] IMAP listener: Not running for \d+ real-time IMAP accounts?: they are polled", before.stdout)
+		assert f"bench --site {frappe.local.site} email-sync listen" in before.stdout
+		assert "IMAP listener: Not running" in bench("status").stdout
+
+		listener = subprocess.Popen(command("listen", "--account", account, "--refresh-seconds", "1"), cwd=os.getcwd(),
+			stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+		try:
+			deadline = time.monotonic() + 60
+			while time.monotonic() < deadline:
+				if ((heartbeat() or {}).get("accounts") or {}).get(account, {}).get("state") == "watching":
+					break
+				time.sleep(0.2)
+			assert heartbeat()["accounts"][account]["state"] == "watching"
+			assert "[ok] IMAP listener: Running (pid" in bench("doctor").stdout
+			assert "IMAP listener: Running (pid" in bench("status").stdout
+			deliver(dovecot, box, [mail("someone@elsewhere.example", box.name, subject="Live")])
+			time.sleep(3)
+		finally:
+			listener.send_signal(signal.SIGTERM)  # as supervisor stops it
+			output, _ = listener.communicate(timeout=30)
+		assert listener.returncode == 0, output
+		assert f"{account}: watching INBOX on {dovecot.host}" in output
+		assert f"{account}: new mail: sync queued" in output
+		assert output.rstrip().endswith("Stopped: every connection logged out.")
+		assert not heartbeat()
+	finally:
+		frappe.db.set_value("Email Sync Account", account, "status", "Paused")
+		frappe.db.commit()
+
+
+def test_listen_refuses_an_unknown_account():
+	result = bench("listen", "--account", "nobody@nowhere.example")
+	assert result.returncode == 1 and "No Email Sync Account" in result.stderr
+
+
+# -- erase -----------------------------------------------------------------------------------------------
+
+
+def synced_with(account: str, sender: str) -> list:
+	return frappe.get_all("Synced Email", filters={"account": account, "sender": sender}, pluck="name")
+
+
+def test_erase_shows_what_goes_asks_then_erases_and_logs_who(dovecot, party):
+	from email_sync.sync.runner import sync_account
+
+	box = new_mailbox(dovecot)
+	account = make_account(dovecot, box)
+	rae, other = f"rae@{party.domain}", f"someone-else@{party.domain}"
+	deliver(dovecot, box, [mail(rae, box.name, subject="Erase me 1"), mail(rae, box.name, subject="Erase me 2"),
+		mail(other, box.name, subject="Keep me")])  # fmt: skip
+	sync_account(account)
+	frappe.db.commit()
+	assert len(synced_with(account, rae)) == 2
+
+	declined = bench("erase", "--address", rae, input="n\n")
+	assert declined.returncode == 1 and "Aborted" in declined.stderr
+	assert f"Everything Email Sync synced with {rae}:" in declined.stdout
+	assert "2 synced emails" in declined.stdout and "Erase me 2" in declined.stdout
+	assert len(synced_with(account, rae)) == 2  # nothing went
+
+	done = bench("erase", "--address", rae.upper(), "--blacklist", "--yes")
+	assert done.returncode == 0, done.stderr
+	assert "Erased 2 synced emails, 2 emails on timelines" in done.stdout
+	assert f"blacklisted {rae}" in done.stdout
+	assert not synced_with(account, rae) and len(synced_with(account, other)) == 1
+	log = frappe.get_last_doc("Email Sync Erasure Log", filters={"addresses": rae})
+	assert log.name in done.stdout and log.erased_by == "Administrator" and log.synced_emails == 2
+	assert frappe.db.exists("Email Sync Blacklist", rae)
+
+
+def test_erase_a_contact_after_confirming(dovecot, party):
+	from email_sync.sync.runner import sync_account
+
+	box = new_mailbox(dovecot)
+	account = make_account(dovecot, box)
+	deliver(dovecot, box, [mail(f"rae@{party.domain}", box.name, subject="About the contact")])
+	sync_account(account)
+	frappe.db.commit()
+	result = bench("erase", "--contact", party.contact, input="y\n")
+	assert result.returncode == 0, result.stderr
+	assert f"Contact {party.contact} (rae@{party.domain})" in result.stdout and "Erased 1 synced emails" in result.stdout
+	assert not synced_with(account, f"rae@{party.domain}")
+	assert frappe.get_last_doc("Email Sync Erasure Log", filters={"contact": party.contact}).erased_by == "Administrator"
+
+
+def test_erase_says_why_it_cannot(party):
+	neither = bench("erase")
+	assert neither.returncode == 1 and "Name either --address or --contact" in neither.stderr
+	both = bench("erase", "--address", "a@b.example", "--contact", party.contact)
+	assert both.returncode == 1 and "Name either" in both.stderr
+	unknown = bench("erase", "--address", f"{unique('nobody')}@nowhere.example", "--yes")
+	assert unknown.returncode == 1 and "Email Sync holds nothing for" in unknown.stderr
+	not_an_address = bench("erase", "--address", "not-an-address", "--yes")
+	assert not_an_address.returncode == 1 and "is not an email address" in not_an_address.stderr
+	no_contact = bench("erase", "--contact", unique("No Such Contact "), "--yes")
+	assert no_contact.returncode == 1 and "No Contact" in no_contact.stderr
+	nothing = bench("erase", "--contact", party.contact, "--yes")  # a Contact with no synced mail
+	assert nothing.returncode == 0 and "Nothing to erase" in nothing.stdout
