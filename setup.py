@@ -10,5 +10,5 @@ setup(
 	packages=find_packages(include=["email_sync", "email_sync.*"]),
 	zip_safe=False,
 	include_package_data=True,
-	install_requires=["google-api-python-client>=2.2.0,<3", "msal>=1.20,<2", "charset-normalizer>=2"],
+	install_requires=["google-api-python-client>=2.2.0,<3", "msal>=1.20,<2", "google-auth-oauthlib>=0.4.6,<2", "charset-normalizer>=2"],
 )

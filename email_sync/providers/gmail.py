@@ -104,9 +104,9 @@ from email_sync.providers.base import (
 from email_sync.providers.google_oauth import (
 	GMAIL_READONLY,
 	RECONNECT,
-	authorization_url,
+	begin_sign_in,
 	delegation_error,
-	exchange_code,
+	finish_sign_in,
 	refresh_error,
 	revoke_token,
 	service_account_info,
@@ -115,8 +115,8 @@ from email_sync.providers.google_oauth import (
 
 __all__ = [
 	"GmailProvider",
-	"authorization_url",
-	"exchange_code",
+	"begin_sign_in",
+	"finish_sign_in",
 	"parse_push",
 	"verify_push_jwt",
 	"verify_push_token",

@@ -1,7 +1,7 @@
-"""Google OAuth 2.0 for the Gmail provider: the consent URL, the code exchange and token revocation.
+"""Google OAuth 2.0 for the Gmail provider: the sign-in (consent URL and code exchange) and token revocation.
 
-Plain functions on `requests` and the standard library: no Frappe, and no Google client library, so the Frappe side
-can build the "Connect with Google" link without importing the Gmail API client. Access tokens are refreshed by
+No Frappe. The sign-in is google-auth-oauthlib's Flow (PKCE with S256, and the caller's state): begin_sign_in
+gives the consent URL and the verifier to keep, finish_sign_in redeems the code with it. Access tokens are refreshed by
 google-auth alone (its Credentials.refresh): inside the Gmail provider's API client, and through `refresh_tokens`
 for IMAP's XOAUTH2; `refresh_error` turns its failures into the provider's errors.
 
@@ -12,8 +12,10 @@ https://oauth2.googleapis.com/token and /revoke. An `auth_base` (tests: a local 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
-from urllib.parse import quote, urlencode
+from urllib.parse import urlsplit
 
 import requests
 
@@ -68,83 +70,120 @@ def revoke_uri(auth_base: str | None = None) -> str:
 	return f"{(auth_base or TOKEN_BASE).rstrip('/')}/revoke"
 
 
-def authorization_url(
+def begin_sign_in(
 	client_id: str,
+	client_secret: str,
 	redirect_uri: str,
 	state: str,
+	*,
 	login_hint: str | None = None,
 	auth_base: str | None = None,
 	scopes: tuple[str, ...] | list[str] = SCOPES,
-	code_challenge: str | None = None,
-) -> str:
-	"""The Google consent page to send the user to. Google redirects back to `redirect_uri` with code and state.
+) -> tuple[str, Secret]:
+	"""(consent page URL, PKCE code verifier) from google-auth-oauthlib's Flow. Keep the verifier with `state`
+	until the callback, then call finish_sign_in with it: the code Google returns is redeemable only with it.
 
-	access_type=offline and prompt=consent make Google return a refresh token every time (also on a reconnect);
-	include_granted_scopes keeps whatever the user granted this client before. `code_challenge` (from
-	pkce_pair) binds the code to the verifier exchange_code must then send.
-	"""
+	The Flow makes the verifier and sends its S256 challenge; access_type=offline and prompt=consent make Google
+	return a refresh token every time (also on a reconnect); include_granted_scopes keeps whatever the user
+	granted this client before."""
 	if not client_id:
 		raise ProviderError("No Google OAuth client ID is set.", code="oauth_not_configured", fix=CLIENT_FIX)
-	params = {
-		"client_id": client_id,
-		"redirect_uri": redirect_uri,
-		"response_type": "code",
-		"scope": " ".join(scopes),
-		"access_type": "offline",
-		"prompt": "consent",
-		"include_granted_scopes": "true",
-		"state": state,
-	}
+	flow = _flow(client_id, client_secret, redirect_uri, scopes, auth_base, state=state, autogenerate_code_verifier=True)
+	options = {"access_type": "offline", "prompt": "consent", "include_granted_scopes": "true"}
 	if login_hint:
-		params["login_hint"] = login_hint
-	if code_challenge:
-		params.update(code_challenge=code_challenge, code_challenge_method="S256")
-	return f"{auth_uri(auth_base)}?{urlencode(params, quote_via=quote)}"
+		options["login_hint"] = login_hint
+	with _loopback_http_allowed(auth_uri(auth_base)):
+		url, _ = flow.authorization_url(**options)
+	return url, Secret(flow.code_verifier)
 
 
-def pkce_pair() -> tuple[str, str]:
-	"""(code_verifier, code_challenge) for PKCE with S256 (RFC 7636)."""
-	import base64
-	import hashlib
-	import secrets
-
-	verifier = secrets.token_urlsafe(64)
-	challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
-	return Secret(verifier), challenge
-
-
-def exchange_code(
+def finish_sign_in(
 	client_id: str,
 	client_secret: str,
 	code: str,
 	redirect_uri: str,
+	code_verifier: str,
+	*,
 	auth_base: str | None = None,
 	timeout: float = 30.0,
 	required_scopes: frozenset[str] = READ_SCOPES,
-	code_verifier: str | None = None,
 ) -> OAuthTokens:
-	"""Trade the code from the consent redirect for tokens. Raises a ProviderError saying what to do on failure.
+	"""Redeem the code from the consent redirect (after the caller checked `state`) with the sign-in's PKCE
+	verifier, through the Flow's token request. Raises a ProviderError saying what to do on failure.
 
-	`required_scopes`: any one of them must have been granted (IMAP access passes {MAIL_GOOGLE});
-	`code_verifier`: the PKCE verifier of the code_challenge the consent page was opened with."""
-	client_secret, code = Secret(client_secret), Secret(code)  # locals on the way to any error raised here
+	`required_scopes`: any one of them must have been granted (IMAP access passes {MAIL_GOOGLE})."""
+	# Locals on the way to any error raised here: never plain strings a traceback would print.
+	client_secret, code, code_verifier = Secret(client_secret), Secret(code), Secret(code_verifier or "")
 	if not client_id or not client_secret:
 		raise ProviderError(
 			"The Google OAuth client ID or secret is not set.", code="oauth_not_configured", fix=CLIENT_FIX
 		)
-	data = _post_token(
-		auth_base,
-		{
-			"grant_type": "authorization_code",
-			"code": code,
-			"redirect_uri": redirect_uri,
-			"client_id": client_id,
-			"client_secret": client_secret,
-			**({"code_verifier": code_verifier} if code_verifier else {}),
-		},
-		timeout,
-		exchanging=True,
-	)
+	if not code_verifier:
+		raise ProviderError(
+			"This sign-in lost its PKCE verifier, so Google's code cannot be redeemed.",
+			code="gmail_oauth_error",
+			fix="Click Connect again and finish signing in within a few minutes.",
+		)
+	flow = _flow(client_id, client_secret, redirect_uri, None, auth_base, code_verifier=code_verifier)
+	answer: dict = {}  # the token endpoint's status and JSON, for the error mapping (oauthlib keeps neither)
+	flow.oauth2session.register_compliance_hook("access_token_response", lambda r: _keep_answer(answer, r))
+	try:
+		with _loopback_http_allowed(token_uri(auth_base)):
+			data = masked(dict(flow.fetch_token(code=code, timeout=timeout)))
+	except Warning as changed:  # oauthlib: Google granted other scopes than asked; checked below
+		data = masked(dict(getattr(changed, "token", None) or {}))
+	except requests.Timeout:
+		raise ConnectionFailed(f"Google's token endpoint did not answer within {timeout:g} seconds.") from None
+	except requests.RequestException as e:
+		raise ConnectionFailed(
+			f"Could not reach Google's token endpoint ({token_uri(auth_base)}): {_first_line(e)}.",
+			fix="Check that this site can make outgoing HTTPS connections to oauth2.googleapis.com.",
+		) from None
+	except Exception as e:  # noqa: BLE001 - oauthlib's OAuth2Error family, or an answer it could not read
+		status = answer.get("status") or int(getattr(e, "status_code", 0) or 400)
+		error = answer.get("data") or {"error": getattr(e, "error", ""), "error_description": _first_line(e)}
+		raise token_error(status, error, exchanging=True) from None
+	return _signed_in_tokens(client_id, client_secret, data, required_scopes)
+
+
+def _flow(client_id, client_secret, redirect_uri, scopes, auth_base, **options):
+	"""google-auth-oauthlib's Flow for this OAuth client, its endpoints at `auth_base` when set (tests)."""
+	from google_auth_oauthlib.flow import Flow
+
+	client = {
+		"client_id": client_id,
+		"client_secret": client_secret,
+		"auth_uri": auth_uri(auth_base),
+		"token_uri": token_uri(auth_base),
+		"redirect_uris": [redirect_uri],
+	}
+	return Flow.from_client_config({"web": client}, scopes=list(scopes) if scopes else None, redirect_uri=redirect_uri, **options)
+
+
+def _keep_answer(answer: dict, response):
+	answer.update(status=response.status_code, data=masked(_json(response)))
+	return response
+
+
+@contextlib.contextmanager
+def _loopback_http_allowed(url: str):
+	"""oauthlib refuses endpoints without TLS; one on this machine (a local emulator) is allowed."""
+	parts = urlsplit(url)
+	loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+	if not loopback or os.environ.get(INSECURE_TRANSPORT):
+		yield
+		return
+	os.environ[INSECURE_TRANSPORT] = "1"
+	try:
+		yield
+	finally:
+		os.environ.pop(INSECURE_TRANSPORT, None)
+
+
+INSECURE_TRANSPORT = "OAUTHLIB_INSECURE_TRANSPORT"
+
+
+def _signed_in_tokens(client_id: str, client_secret: str, data: dict, required_scopes: frozenset[str]) -> OAuthTokens:
 	access_token = data.get("access_token") or ""
 	refresh_token = data.get("refresh_token") or ""
 	if not access_token:
@@ -155,7 +194,8 @@ def exchange_code(
 			code="no_refresh_token",
 			fix="Remove Email Sync's access at https://myaccount.google.com/permissions, then connect again.",
 		)
-	granted = str(data.get("scope") or "").split()
+	scope = data.get("scope") or ""
+	granted = scope.split() if isinstance(scope, str) else [str(s) for s in scope]
 	if "scope" in data and not required_scopes & set(granted):
 		raise MissingScopes(
 			"Permission to read Gmail was not granted on the consent screen.",
@@ -185,12 +225,8 @@ def revoke_token(token: str, auth_base: str | None = None, timeout: float = 10.0
 		return False
 	token = Secret(token)
 	try:
-		response = requests.post(
-			revoke_uri(auth_base),
-			params={"token": token},
-			headers={"Content-Type": "application/x-www-form-urlencoded"},
-			timeout=timeout,
-		)
+		# In the form body, not the URL: URLs end up in proxies' and servers' access logs.
+		response = requests.post(revoke_uri(auth_base), data={"token": token}, timeout=timeout)
 	except requests.RequestException:
 		return False
 	if response.status_code == 200:
@@ -366,26 +402,6 @@ def refresh_tokens(tokens: OAuthTokens, auth_base: str | None = None, timeout: f
 def _first_line(e: Exception) -> str:
 	text = str(e).strip() or type(e).__name__
 	return text.splitlines()[0][:300]
-
-
-def _post_token(auth_base: str | None, form: dict, timeout: float, *, exchanging: bool) -> dict:
-	"""POST `form` to the token endpoint; the answer, its tokens as Secrets. Raises a ProviderError."""
-	form, uri = masked(form), token_uri(auth_base)
-	try:
-		response = requests.post(uri, data=form, timeout=timeout)
-	except requests.Timeout:
-		raise ConnectionFailed(
-			f"Google's token endpoint did not answer within {timeout:g} seconds."
-		) from None
-	except requests.RequestException as e:
-		raise ConnectionFailed(
-			f"Could not reach Google's token endpoint ({uri}): {e}.",
-			fix="Check that this site can make outgoing HTTPS connections to oauth2.googleapis.com.",
-		) from None
-	data = masked(_json(response))
-	if response.status_code != 200 or "error" in data:
-		raise token_error(response.status_code, data, exchanging=exchanging)
-	return data
 
 
 def _json(response) -> dict:

@@ -99,8 +99,6 @@ from email_sync.providers.microsoft_oauth import (  # noqa: F401 - re-exported f
 	TOKEN_SCOPES,
 	AppTokenManager,
 	TokenManager,
-	authorization_url,
-	exchange_code,
 )
 
 DEFAULT_API_BASE = "https://graph.microsoft.com/v1.0"

@@ -1,8 +1,7 @@
 """Microsoft identity platform (Entra ID / Microsoft account) tokens for the Microsoft provider, via msal.
 
-Pure helpers, no Frappe: build the sign-in URL, exchange the code it returns for tokens, and refresh tokens.
-`begin_sign_in` / `finish_sign_in` are msal's authorization code flow with PKCE and a nonce (the flow dict
-is kept between the two); `authorization_url` / `exchange_code` are the plain code grant without them.
+Pure helpers, no Frappe: sign in, and refresh tokens. `begin_sign_in` / `finish_sign_in` are msal's
+authorization code flow with PKCE and a nonce (the flow dict is kept between the two), the only sign-in.
 `AppTokenManager` gets tokens for the app itself (client credentials, with a secret or a certificate), for
 company mailboxes read without a personal sign-in.
 
@@ -23,8 +22,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-import warnings
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from email_sync.providers.base import (
 	AccessRevoked,
@@ -93,30 +91,6 @@ def authority_url(tenant: str = "", auth_base: str | None = None) -> str:
 	return f"{(auth_base or DEFAULT_AUTH_BASE).rstrip('/')}/{(tenant or DEFAULT_TENANT).strip().strip('/')}"
 
 
-def authorization_url(
-	client_id: str,
-	redirect_uri: str,
-	state: str,
-	tenant: str = "",
-	auth_base: str | None = None,
-	login_hint: str | None = None,
-	scopes: list[str] | None = None,
-) -> str:
-	"""The consent page to send the user to. Built by hand (no network): msal would fetch the OpenID config first."""
-	params = {
-		"client_id": client_id,
-		"response_type": "code",
-		"redirect_uri": redirect_uri,
-		"response_mode": "query",
-		"scope": " ".join(scopes or SIGN_IN_SCOPES),
-		"state": state,
-		"prompt": "select_account",
-	}
-	if login_hint:
-		params["login_hint"] = login_hint
-	return f"{authority_url(tenant, auth_base)}/oauth2/v2.0/authorize?{urlencode(params)}"
-
-
 def build_app(
 	client_id: str,
 	client_secret: str | dict,
@@ -167,36 +141,6 @@ def build_app(
 		) from None
 	except Exception as e:  # noqa: BLE001 - msal raises bare exceptions for 5xx answers during discovery
 		raise ConnectionFailed(f"Microsoft's sign-in service at {authority} failed: {_reason(e)}.") from None
-
-
-def exchange_code(
-	client_id: str,
-	client_secret: str,
-	code: str,
-	redirect_uri: str,
-	tenant: str = "",
-	auth_base: str | None = None,
-	*,
-	verify: bool | str = True,
-	timeout: float = 30.0,
-	scopes: list[str] | None = None,
-) -> OAuthTokens:
-	"""Redeem the authorization code from the redirect (after the caller checked `state`) for tokens."""
-	client_secret, code = Secret(client_secret), Secret(code)  # locals on the way to any error raised here
-	app = build_app(client_id, client_secret, tenant, auth_base, verify=verify, timeout=timeout)
-
-	def redeem() -> dict:
-		# msal prefers initiate_auth_code_flow/acquire_token_by_auth_code_flow (PKCE, with a flow dict kept in
-		# the web session between the two steps); the plain code grant works with the stateless
-		# authorization_url above.
-		with warnings.catch_warnings():
-			warnings.simplefilter("ignore", DeprecationWarning)
-			return app.acquire_token_by_authorization_code(
-				code, scopes=scopes or TOKEN_SCOPES, redirect_uri=redirect_uri
-			)
-
-	result = _checked(_call(authority_url(tenant, auth_base), redeem), "finishing the sign-in")
-	return _apply(OAuthTokens(client_id=client_id, client_secret=client_secret, tenant=tenant), result)
 
 
 RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})  # msal adds these itself, and refuses them

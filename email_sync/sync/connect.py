@@ -27,8 +27,8 @@ def _state_key(state: str) -> str:
 
 
 def authorization_url(account) -> str:
-	"""Where the browser goes to consent. Remembers the state, with the sign-in's PKCE verifier (for
-	Microsoft, msal's whole flow), for the callback."""
+	"""Where the browser goes to consent. Remembers the state, with the sign-in's PKCE verifier (Google:
+	google-auth-oauthlib's Flow; Microsoft: msal's whole auth-code flow), for the callback."""
 	if is_shared(account):
 		frappe.throw(
 			_(
@@ -47,18 +47,16 @@ def authorization_url(account) -> str:
 	state = frappe.generate_hash(length=32)
 	sign_in = {"account": account.name, "user": frappe.session.user, "sid": frappe.session.sid}
 	if account.provider == "Gmail":
-		from email_sync.providers.google_oauth import IMAP_SCOPES, SCOPES, pkce_pair
-		from email_sync.providers.google_oauth import authorization_url as google_url
+		from email_sync.providers.google_oauth import IMAP_SCOPES, SCOPES, begin_sign_in
 
-		sign_in["code_verifier"], challenge = pkce_pair()
-		url = google_url(
+		url, sign_in["code_verifier"] = begin_sign_in(
 			client_id,
+			client_secret,
 			redirect_uri(),
 			state,
 			login_hint=account.email_address,
 			auth_base=endpoints().get("google_auth"),
 			scopes=IMAP_SCOPES if _over_imap(account) else SCOPES,
-			code_challenge=challenge,
 		)
 	else:
 		from email_sync.providers.microsoft_oauth import IMAP_SIGN_IN_SCOPES, begin_sign_in
@@ -131,33 +129,37 @@ def _over_imap(account) -> bool:
 
 
 def _exchange(account, client_id: str, client_secret: str, code: str, sign_in: dict):
-	"""Tokens for the code, with the PKCE verifier (msal's flow for Microsoft) the sign-in began with."""
+	"""Tokens for the code, with what the sign-in began with: the PKCE verifier of google-auth-oauthlib's Flow
+	for Google, msal's whole auth-code flow (verifier, nonce) for Microsoft."""
 	if account.provider == "Gmail":
-		from email_sync.providers.google_oauth import MAIL_GOOGLE, READ_SCOPES, exchange_code
+		from email_sync.providers.google_oauth import MAIL_GOOGLE, READ_SCOPES, finish_sign_in
 
-		return exchange_code(
+		return finish_sign_in(
 			client_id,
 			client_secret,
 			code,
 			redirect_uri(),
+			sign_in.get("code_verifier") or "",
 			auth_base=endpoints().get("google_auth"),
 			required_scopes=frozenset({MAIL_GOOGLE}) if _over_imap(account) else READ_SCOPES,
-			code_verifier=sign_in.get("code_verifier"),
 		)
-	from email_sync.providers.microsoft_oauth import IMAP_SCOPE, exchange_code, finish_sign_in
+	from email_sync.providers.microsoft_oauth import IMAP_SCOPE, finish_sign_in
 
-	options = {
-		"verify": endpoints().get("ca_bundle") or True,
-		"scopes": [IMAP_SCOPE] if _over_imap(account) else None,
-	}
-	microsoft_auth = endpoints().get("microsoft_auth")
-	if sign_in.get("flow"):
-		tokens = finish_sign_in(
-			sign_in["flow"], code, client_id, client_secret, _tenant(account), microsoft_auth, **options
+	if not sign_in.get("flow"):
+		raise ProviderError(
+			"This sign-in could not be finished: it was not started here, or it expired.",
+			code="microsoft_auth_error",
+			fix="Click Connect again and finish signing in within ten minutes.",
 		)
-	else:  # a sign-in begun before PKCE: the plain code grant
-		tokens = exchange_code(
-			client_id, client_secret, code, redirect_uri(), _tenant(account), microsoft_auth, **options
-		)
+	tokens = finish_sign_in(
+		sign_in["flow"],
+		code,
+		client_id,
+		client_secret,
+		_tenant(account),
+		endpoints().get("microsoft_auth"),
+		verify=endpoints().get("ca_bundle") or True,
+		scopes=[IMAP_SCOPE] if _over_imap(account) else None,
+	)
 	tokens.tenant = _tenant(account)
 	return tokens

@@ -7,6 +7,7 @@ multipart requests and responses, the OAuth token endpoint). Waiting for throttl
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 from datetime import date, datetime, timedelta, timezone
@@ -30,7 +31,7 @@ from email_sync.providers.base import (
 	Throttled,
 )
 from email_sync.providers.gmail import GmailProvider, parse_push, verify_push_token
-from email_sync.providers.google_oauth import GMAIL_READONLY, authorization_url, exchange_code
+from email_sync.providers.google_oauth import GMAIL_READONLY, begin_sign_in, finish_sign_in
 
 pytest_plugins = ["conftest_gmail"]
 
@@ -766,11 +767,12 @@ def test_watch_and_stop_reach_gmail(gmail, gmail_config):
 # -- OAuth ---------------------------------------------------------------------------------------------------
 
 
-def test_authorization_url_asks_for_offline_gmail_access():
-	url = authorization_url("client-1", REDIRECT, "state-xyz", login_hint="me@example.com")
+def test_sign_in_url_asks_for_offline_gmail_access_with_pkce():
+	url, verifier = begin_sign_in("client-1", "secret-1", REDIRECT, "state-xyz", login_hint="me@example.com")
 	parts = urlsplit(url)
 	query = {k: v[0] for k, v in parse_qs(parts.query).items()}
 	assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "https://accounts.google.com/o/oauth2/v2/auth"
+	challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
 	assert query == {
 		"client_id": "client-1",
 		"redirect_uri": REDIRECT,
@@ -781,72 +783,75 @@ def test_authorization_url_asks_for_offline_gmail_access():
 		"include_granted_scopes": "true",
 		"state": "state-xyz",
 		"login_hint": "me@example.com",
+		"code_challenge": challenge,
+		"code_challenge_method": "S256",
 	}
-	assert "+" not in url  # spaces in scopes are %20, as Google documents
+	assert 43 <= len(verifier) <= 128 and repr(verifier) == "'********'"  # RFC 7636; never in a traceback
+	assert begin_sign_in("client-1", "secret-1", REDIRECT, "state-xyz")[1] != verifier  # a new one each time
 
 
 def consent(gmail, state="st-1"):
-	"""Follow the consent page like a browser would: the code and state from the redirect."""
-	url = authorization_url(gmail.client_id, REDIRECT, state, auth_base=gmail.base)
+	"""Follow the consent page like a browser would: the redirect's code and state, and the sign-in's verifier."""
+	url, verifier = begin_sign_in(gmail.client_id, gmail.client_secret, REDIRECT, state, auth_base=gmail.base)
 	response = requests.get(url, allow_redirects=False, timeout=10)
 	assert response.status_code == 302
 	location = urlsplit(response.headers["Location"])
 	assert f"{location.scheme}://{location.netloc}{location.path}" == REDIRECT
-	return {k: v[0] for k, v in parse_qs(location.query).items()}
+	return {**{k: v[0] for k, v in parse_qs(location.query).items()}, "verifier": verifier}
 
 
-def test_exchange_code_against_the_token_endpoint(gmail, gmail_config):
+def finish(gmail, answer, **overrides):
+	values = dict(
+		client_id=gmail.client_id,
+		client_secret=gmail.client_secret,
+		code=answer["code"],
+		redirect_uri=REDIRECT,
+		code_verifier=answer["verifier"],
+		auth_base=gmail.base,
+	)
+	return finish_sign_in(**{**values, **overrides})
+
+
+def test_sign_in_against_the_token_endpoint(gmail, gmail_config):
 	answer = consent(gmail)
 	assert answer["state"] == "st-1"
-	tokens = exchange_code(
-		gmail.client_id, gmail.client_secret, answer["code"], REDIRECT, auth_base=gmail.base
-	)
+	tokens = finish(gmail, answer)
 	assert tokens.refresh_token and tokens.access_token and tokens.scopes == [GMAIL_READONLY]
 	assert tokens.expires_at > time.time() + 3000
+	assert gmail.pkce_checked == 1  # the emulator checked the verifier against the challenge
 	with make_provider(gmail_config(oauth=tokens)) as provider:  # the tokens work
 		assert provider.email_address == gmail.address
 	with pytest.raises(AccessRevoked) as caught:  # a code works once
-		exchange_code(gmail.client_id, gmail.client_secret, answer["code"], REDIRECT, auth_base=gmail.base)
+		finish(gmail, answer)
 	assert "Connect again" in caught.value.fix
 
 
-def test_sign_in_with_pkce(gmail):
-	"""The consent page gets a S256 challenge; the code is worth nothing without its verifier."""
-	from email_sync.providers.google_oauth import pkce_pair
-
-	def consent(challenge):
-		url = authorization_url(gmail.client_id, REDIRECT, "st", auth_base=gmail.base, code_challenge=challenge)
-		assert parse_qs(urlsplit(url).query)["code_challenge_method"] == ["S256"]
-		location = requests.get(url, allow_redirects=False).headers["Location"]
-		return parse_qs(urlsplit(location).query)["code"][0]
-
-	verifier, challenge = pkce_pair()
-	tokens = exchange_code(
-		gmail.client_id, gmail.client_secret, consent(challenge), REDIRECT, gmail.base, code_verifier=verifier
-	)
-	assert tokens.refresh_token and gmail.pkce_checked == 1
-	for wrong in (None, pkce_pair()[0]):
-		with pytest.raises(AccessRevoked) as caught:
-			exchange_code(
-				gmail.client_id, gmail.client_secret, consent(challenge), REDIRECT, gmail.base, code_verifier=wrong
-			)
-		assert "code verifier" in caught.value.message
+def test_the_code_is_worth_nothing_without_its_verifier(gmail):
+	"""The consent page got the S256 challenge: another verifier, or none, is refused."""
+	for wrong in (consent(gmail, "other")["verifier"], ""):
+		with pytest.raises(ProviderError) as caught:
+			finish(gmail, consent(gmail), code_verifier=wrong)
+		assert "verifier" in caught.value.message
+	assert gmail.pkce_checked == 0
 
 
-def test_exchange_code_errors(gmail):
-	code = consent(gmail)["code"]
+def test_sign_in_errors(gmail):
+	answer = consent(gmail)
 	with pytest.raises(AuthenticationFailed) as caught:
-		exchange_code(gmail.client_id, "wrong-secret", code, REDIRECT, auth_base=gmail.base)
+		finish(gmail, answer, client_secret="wrong-secret")
 	assert "client" in caught.value.message and "Email Sync Settings" in caught.value.fix
 	with pytest.raises(ProviderError) as caught:
-		exchange_code(gmail.client_id, gmail.client_secret, code, REDIRECT + "/other", auth_base=gmail.base)
+		finish(gmail, answer, redirect_uri=REDIRECT + "/other")
 	assert caught.value.code == "redirect_uri_mismatch"
 	gmail.consent_scopes = set()  # the user unticked "read your email"
-	code = consent(gmail)["code"]
+	answer = consent(gmail)
 	with pytest.raises(MissingScopes):
-		exchange_code(gmail.client_id, gmail.client_secret, code, REDIRECT, auth_base=gmail.base)
+		finish(gmail, answer)
 	with pytest.raises(ConnectionFailed):
-		exchange_code(gmail.client_id, gmail.client_secret, code, REDIRECT, auth_base="http://127.0.0.1:9")
+		finish(gmail, answer, auth_base="http://127.0.0.1:9")
+	gmail.fail_next(503, match="/token")
+	with pytest.raises(ConnectionFailed):
+		finish(gmail, consent(gmail))
 
 
 def test_revoke_ends_the_grant_and_never_raises(gmail, gmail_config):

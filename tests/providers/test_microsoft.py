@@ -30,8 +30,6 @@ from email_sync.providers.base import (
 	Throttled,
 )
 from email_sync.providers.microsoft import (
-	authorization_url,
-	exchange_code,
 	parse_graph_time,
 	parse_notifications,
 	retry_after,
@@ -769,56 +767,6 @@ def test_parse_notifications_checks_every_client_state():
 # -- OAuth helpers -------------------------------------------------------------------------------------------
 
 
-def test_authorization_url():
-	url = authorization_url(
-		"client-1", "https://erp.example.com/cb", "st@te", "consumers", login_hint="ana@outlook.com"
-	)
-	parts = urlsplit(url)
-	assert (parts.scheme, parts.netloc, parts.path) == (
-		"https",
-		"login.microsoftonline.com",
-		"/consumers/oauth2/v2.0/authorize",
-	)
-	query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-	assert query["client_id"] == "client-1" and query["redirect_uri"] == "https://erp.example.com/cb"
-	assert query["state"] == "st@te" and query["response_type"] == "code"
-	assert query["prompt"] == "select_account" and query["login_hint"] == "ana@outlook.com"
-	scopes = query["scope"].split()
-	assert {"offline_access", "https://graph.microsoft.com/Mail.Read", "openid", "email", "profile"} <= set(
-		scopes
-	)
-	other = authorization_url("c", "https://x/cb", "s", "", auth_base="https://login.example.test/")
-	assert other.startswith("https://login.example.test/common/oauth2/v2.0/authorize?")
-	assert "login_hint" not in other
-
-
-def test_exchange_code(graph):
-	code = graph.issue_code()
-	tokens = exchange_code(
-		graph.client_id,
-		graph.client_secret,
-		code,
-		graph.redirect_uri,
-		"organizations",
-		graph.auth_base,
-		verify=graph.certs.ca_file,
-	)
-	assert tokens.refresh_token in graph.grants and tokens.access_token in graph.access_tokens
-	assert tokens.client_id == graph.client_id and tokens.tenant == "organizations"
-	assert MAIL_READ in tokens.scopes and tokens.expires_at > datetime.now().timestamp()
-	assert graph.token_requests[-1]["grant_type"] == "authorization_code"
-	with pytest.raises(AccessRevoked):  # a code works once
-		exchange_code(
-			graph.client_id,
-			graph.client_secret,
-			code,
-			graph.redirect_uri,
-			"organizations",
-			graph.auth_base,
-			verify=graph.certs.ca_file,
-		)
-
-
 def test_sign_in_with_pkce_through_msal_auth_code_flow(graph):
 	"""msal's flow: the consent URL carries a S256 code_challenge and a nonce; the code is redeemed with the
 	verifier, and the id_token's nonce is checked. The flow dict is what the site keeps between the two."""
@@ -843,6 +791,12 @@ def test_sign_in_with_pkce_through_msal_auth_code_flow(graph):
 		flow, back["code"][0], graph.client_id, graph.client_secret, "organizations", graph.auth_base, **options
 	)
 	assert tokens.refresh_token in graph.grants and tokens.access_token and graph.pkce_checked == 1
+	assert tokens.client_id == graph.client_id and tokens.tenant == "organizations"
+	assert MAIL_READ in tokens.scopes and tokens.expires_at > datetime.now().timestamp()
+	with pytest.raises(AccessRevoked):  # a code works once
+		finish_sign_in(
+			flow, back["code"][0], graph.client_id, graph.client_secret, "organizations", graph.auth_base, **options
+		)
 
 	# A code redeemed with another flow (another verifier) is refused.
 	other = begin_sign_in(
@@ -853,20 +807,6 @@ def test_sign_in_with_pkce_through_msal_auth_code_flow(graph):
 	with pytest.raises(ProviderError) as e:
 		finish_sign_in(other, code, graph.client_id, graph.client_secret, "organizations", graph.auth_base, **options)
 	assert "state" in e.value.message.lower() or "Code_Verifier" in e.value.message
-
-
-def test_exchange_code_with_wrong_redirect_uri_fails(graph):
-	code = graph.issue_code()
-	with pytest.raises(ProviderError, match="redirect_uri"):
-		exchange_code(
-			graph.client_id,
-			graph.client_secret,
-			code,
-			"https://elsewhere.example/cb",
-			"organizations",
-			graph.auth_base,
-			verify=graph.certs.ca_file,
-		)
 
 
 def test_revoke_drops_tokens(graph, make_provider):

@@ -70,38 +70,59 @@ def test_gmail_broken_connections_leak_no_secret(gmail, gmail_config, mode, matc
 
 @pytest.mark.parametrize("mode", [CUT, RESET, STALL])
 def test_google_sign_in_and_imap_refresh_leak_no_secret(gmail, gmail_config, mode):
-	"""The code exchange of Connect and the XOAUTH2 refresh post the client secret and the code or refresh
-	token themselves (not through google-auth)."""
+	"""The code exchange of Connect (google-auth-oauthlib's Flow) posts the client secret, the code and the PKCE
+	verifier; the XOAUTH2 refresh posts the refresh token."""
 	from email_sync.providers import google_oauth, xoauth2
 
 	gmail.transport.stall_seconds = 1.0
 	gmail.transport.add(mode, match="/token", count=100)
-	code = "4/code-" + "c" * 30
+	code, verifier = "4/code-" + "c" * 30, "v" * 64
 	error = failure(
-		lambda: google_oauth.exchange_code(
-			gmail.client_id, gmail.client_secret, code, "https://erp.example.com/cb", gmail.base, timeout=0.4
+		lambda: google_oauth.finish_sign_in(
+			gmail.client_id, gmail.client_secret, code, "https://erp.example.com/cb", verifier,
+			auth_base=gmail.base, timeout=0.4,
 		)
-	)
-	assert_clean(error, {*gmail_secrets(gmail), code})
+	)  # fmt: skip
+	assert gmail.transport.used, "the fault never fired"
+	assert_clean(error, {*gmail_secrets(gmail), code, verifier})
 	config = gmail_config(timeout=0.4)
 	config.oauth.access_token = ""
 	error = failure(lambda: xoauth2.access_token_for(config, issuer="Google"))
 	assert_clean(error, gmail_secrets(gmail))
 
 
+def test_google_sign_in_refused_leaks_no_secret(gmail):
+	"""Google refusing the code (invalid_grant) or the client (invalid_client): oauthlib's errors are mapped."""
+	from email_sync.providers import google_oauth
+
+	code, verifier = "4/code-" + "d" * 30, "w" * 64
+	for secret in (gmail.client_secret, "wrong-" + gmail.client_secret):
+		error = failure(
+			lambda secret=secret: google_oauth.finish_sign_in(
+				gmail.client_id, secret, code, "https://erp.example.com/cb", verifier, auth_base=gmail.base
+			)
+		)
+		assert_clean(error, {*gmail_secrets(gmail), secret, code, verifier})
+
+
 @pytest.mark.parametrize("mode", [CUT, RESET])
 def test_microsoft_sign_in_leaks_no_secret(graph, mode):
-	from email_sync.providers.microsoft_oauth import exchange_code
+	from email_sync.providers.microsoft_oauth import begin_sign_in, finish_sign_in
 
+	options = {"verify": graph.certs.ca_file, "timeout": 0.4}
+	flow = begin_sign_in(
+		graph.client_id, graph.client_secret, graph.redirect_uri, "state-1", "organizations", graph.auth_base,
+		**options,
+	)  # fmt: skip
 	graph.transport.add(mode, match="/oauth2/v2.0/token", count=100)
 	code = graph.issue_code()
 	error = failure(
-		lambda: exchange_code(
-			graph.client_id, graph.client_secret, code, graph.redirect_uri, "organizations", graph.auth_base,
-			verify=graph.certs.ca_file, timeout=0.4,
+		lambda: finish_sign_in(
+			flow, code, graph.client_id, graph.client_secret, "organizations", graph.auth_base, **options
 		)
-	)  # fmt: skip
-	assert_clean(error, {*graph_secrets(graph), code})
+	)
+	assert graph.transport.used, "the fault never fired"
+	assert_clean(error, {*graph_secrets(graph), code, flow["code_verifier"]})
 
 
 def test_gmail_unreadable_answer_leaks_no_secret(gmail, gmail_config):

@@ -135,7 +135,10 @@ def test_gmail_connect_push_and_revoked_grant(web, browser):
 		frappe.db.commit()
 		gmail.add_message(sender=f"pat@{domain}", subject="Hello from Pat", date=datetime(2026, 11, 20, tzinfo=timezone.utc))
 
-		consent = requests.get(connect_url(web, browser, account), allow_redirects=False)  # the user consents
+		url = connect_url(web, browser, account)  # google-auth-oauthlib's Flow: PKCE S256 and the site's state
+		query = parse_qs(urlsplit(url).query)
+		assert query["code_challenge_method"] == ["S256"] and query["code_challenge"] and query["state"]
+		consent = requests.get(url, allow_redirects=False)  # the user consents
 		assert consent.status_code == 302
 		back = browser.get(consent.headers["Location"], allow_redirects=False)
 		assert back.status_code in (301, 302, 303) and "connect_error" not in back.headers["Location"]
@@ -152,6 +155,25 @@ def test_gmail_connect_push_and_revoked_grant(web, browser):
 		assert get_job(job_id(account)) is None
 		assert requests.post(push, params={"token": push_token}, json=envelope).status_code == 204
 		assert wait_for(lambda: "Second from Pat" in {r.subject for r in synced(account)})
+
+		# A message Gmail will not hand out is one Error row while the rest is filed; Retry (over HTTP, as the
+		# form's button) files it once Gmail hands it out.
+		bad = gmail.add_message(sender=f"pat@{domain}", subject="Signed quote")
+		gmail.add_message(sender=f"pat@{domain}", subject="Thanks")
+		gmail.poison(bad, 400, "failedPrecondition", "Precondition check failed.")
+		counts = sync_account(account)
+		assert counts["Filed"] == 1 and counts["Error"] == 1
+		[error] = synced(account, status="Error")
+		assert error.decision_rule == "fetch-error:message_unavailable" and "Precondition" in error.reason
+		retry = f"{web}/api/method/email_sync.email_sync.doctype.synced_email.synced_email.retry_download"
+		del gmail.poisoned[bad]
+		answer = browser.post(retry, data={"names": json.dumps([error.name])})
+		assert answer.ok, answer.text
+		[result] = answer.json()["message"]
+		assert result["status"] == "Filed"
+		frappe.db.rollback()
+		assert not frappe.db.exists("Synced Email", error.name)
+		assert frappe.db.get_value("Synced Email", result["synced_email"], "subject") == "Signed quote"
 
 		gmail.revoke_grant()
 		gmail.expire_access_tokens()
