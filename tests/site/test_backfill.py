@@ -261,3 +261,28 @@ def test_an_upload_that_is_not_mail_is_refused_at_once(dovecot):
 	with pytest.raises(frappe.ValidationError, match="not an .eml, .mbox or .zip"):
 		backfill.start_upload_import(account, file)
 	assert not frappe.db.exists("File", file)
+
+
+def test_a_long_backfill_continues_itself_and_files_everything_once(dovecot, party):
+	box = new_mailbox(dovecot)
+	subjects = [f"Old message {n}" for n in range(5)]
+	deliver_on(dovecot, box, [mail(f"robin@{party.domain}", box.name, subject=s) for s in subjects], days_ago=20)
+	account = support_account(dovecot, box, batch_size=2, frequency="Manual only")
+	sync_account(account)
+	settings = frappe.get_single("Email Sync Settings")
+	settings.run_time_budget = 0.01  # every run stops after its first batch and queues its continuation
+	settings.save()
+	frappe.db.commit()
+	try:
+		backfill.start_backfill(account, add_days(today(), -30))
+		frappe.db.commit()
+		assert wait_for(lambda: finished_logs(account), 60)
+	finally:
+		settings.reload()
+		settings.run_time_budget = 120
+		settings.save()
+		frappe.db.commit()
+	logs = finished_logs(account)
+	assert len(logs) == 1  # one row for the whole backfill, across its runs
+	assert logs[0].yielded and logs[0].status == "Success" and logs[0].fetched == 5 and logs[0].filed == 5
+	assert sorted(row.subject for row in synced(account)) == subjects
