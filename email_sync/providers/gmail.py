@@ -67,6 +67,7 @@ import inspect
 import json
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timezone
@@ -998,13 +999,19 @@ def parse_push(envelope: dict) -> dict:
 
 
 def verify_push_jwt(
-	authorization: str, audience: str, service_account: str = "", certs_url: str = ""
+	authorization: str,
+	audience: str,
+	service_account: str = "",
+	certs_url: str = "",
+	certificates: CertificateCache | None = None,
 ) -> dict:
 	"""Check the OIDC token Pub/Sub sends with an authenticated push ("Authorization: Bearer <JWT>"): signed by
 	Google, unexpired, for `audience`, and naming `service_account` (the push subscription's service account)
 	with a verified email. Returns its claims; raises ProviderError(code="bad_push_token") otherwise.
 
-	`certs_url` replaces the address of Google's signing certificates (tests: the emulator's)."""
+	Google's signing certificates come from `certificates` (by default this process's CERTIFICATES cache), so a
+	push costs no request to Google while they are fresh. `certs_url` replaces their address (tests: the
+	emulator's)."""
 	import requests as http
 	from google.auth.transport.requests import Request
 	from google.oauth2 import id_token
@@ -1021,11 +1028,18 @@ def verify_push_jwt(
 	if scheme.lower() != "bearer" or not token.strip():
 		raise bad("it carried no OIDC token")
 	session = http.Session()
-	request = Request(session=session)
+	request = (certificates or CERTIFICATES).transport(Request(session=session))
 	if certs_url:
 		request = _RedirectedRequest(request, {GOOGLE_CERTS_URL: certs_url})
 	try:
-		claims = id_token.verify_oauth2_token(token.strip(), request, audience=audience)
+		try:
+			claims = id_token.verify_oauth2_token(token.strip(), request, audience=audience)
+		except ValueError as e:
+			# Signed with a key newer than the cached certificates (Google rotates them): fetch them again,
+			# at most once per REFETCH_SECONDS, so forged key ids cannot make every push fetch.
+			if "Certificate for key id" not in str(e) or not (certificates or CERTIFICATES).forget_stale():
+				raise
+			claims = id_token.verify_oauth2_token(token.strip(), request, audience=audience)
 	except (ValueError, auth_exceptions.GoogleAuthError) as e:  # bad signature, audience, issuer, expiry
 		raise bad(f"its OIDC token is not valid ({_first_line(e)})") from None
 	finally:
@@ -1037,6 +1051,85 @@ def verify_push_jwt(
 
 
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
+
+
+class CertificateCache:
+	"""Google's signing certificates, kept for as long as Google's Cache-Control max-age says (at most
+	MAX_SECONDS; DEFAULT_SECONDS when it says nothing): a push would otherwise fetch them every time.
+
+	In-process and bounded: one entry per certificate URL (Google's, or an emulator's), only successful
+	answers, at most MAX_ENTRIES. google-auth reads the certificates through `transport(request)`."""
+
+	DEFAULT_SECONDS = 300
+	MAX_SECONDS = 24 * 3600
+	MAX_ENTRIES = 8
+	REFETCH_SECONDS = 60  # certificates at least this old may be fetched again for an unknown key id
+
+	def __init__(self, clock: Callable[[], float] = time.monotonic):
+		self.clock = clock
+		self._entries: dict[str, tuple[float, float, object]] = {}  # url -> (fetched at, fresh until, response)
+		self._lock = threading.Lock()
+
+	def transport(self, inner):
+		"""A google-auth transport request answering GETs of certificate URLs from the cache."""
+
+		def request(url, method="GET", *args, **kwargs):
+			if method != "GET" or not url.endswith("/certs"):
+				return inner(url, method, *args, **kwargs)
+			return self.get(url, lambda: inner(url, method, *args, **kwargs))
+
+		return request
+
+	def get(self, url: str, fetch: Callable[[], object]):
+		now = self.clock()
+		with self._lock:
+			entry = self._entries.get(url)
+			if entry and entry[1] > now:
+				return entry[2]
+		response = fetch()
+		if getattr(response, "status", 0) == 200:
+			fresh = _max_age(getattr(response, "headers", None) or {}, self.DEFAULT_SECONDS, self.MAX_SECONDS)
+			with self._lock:
+				if url not in self._entries and len(self._entries) >= self.MAX_ENTRIES:
+					self._entries.pop(next(iter(self._entries)))
+				self._entries[url] = (now, now + fresh, _KeptResponse(response))
+		return response
+
+	def forget_stale(self) -> bool:
+		"""Drop the certificates fetched REFETCH_SECONDS ago or more; True when any were dropped."""
+		now = self.clock()
+		with self._lock:
+			stale = [url for url, (fetched, _, _) in self._entries.items() if now - fetched >= self.REFETCH_SECONDS]
+			for url in stale:
+				del self._entries[url]
+		return bool(stale)
+
+	def clear(self) -> None:
+		with self._lock:
+			self._entries.clear()
+
+
+CERTIFICATES = CertificateCache()
+
+
+class _KeptResponse:
+	"""A google-auth response with its body read, to hand out again."""
+
+	def __init__(self, response):
+		self.status, self.headers, self.data = response.status, dict(response.headers or {}), response.data
+
+
+def _max_age(headers, default: float, limit: float) -> float:
+	"""Seconds a response may be reused, from its Cache-Control (no-store/no-cache: 0), within [0, limit]."""
+	value = next((v for k, v in headers.items() if str(k).lower() == "cache-control"), "")
+	seconds = default
+	for directive in str(value)[:1000].lower().split(","):
+		name, _, number = directive.strip().partition("=")
+		if name in ("no-store", "no-cache"):
+			return 0.0
+		if name == "max-age" and number.strip().isdigit():
+			seconds = int(number.strip()[:9])
+	return float(min(max(seconds, 0), limit))
 
 
 class _RedirectedRequest:

@@ -118,6 +118,8 @@ class GmailEmulator:
 		self.consent_scopes: set[str] | None = None  # scopes the "user" grants on the consent page; None: all
 		self.refreshes = 0
 		self.pkce_checked = 0  # authorization-code grants whose code_verifier matched its challenge
+		self.certs_fetches = 0  # GETs of Google's signing certificates (/oauth2/v1/certs)
+		self.certs_max_age = 20_000  # seconds, as Google's Cache-Control says (about 6 hours)
 		self.watch: dict | None = None
 		self.stops = 0
 		self.mail_enabled = True
@@ -517,7 +519,11 @@ class GmailEmulator:
 			return self._consent(query)
 		if path == "/oauth2/v1/certs" and method == "GET":
 			key_id, _ = self._signing_key()
-			return _json(200, {key_id: self._google_key[2]})
+			with self.lock:
+				self.certs_fetches += 1
+			status, out_headers, out_body = _json(200, {key_id: self._google_key[2]})
+			cache = f"public, max-age={self.certs_max_age}, must-revalidate, no-transform"
+			return status, {**out_headers, "Cache-Control": cache}, out_body
 		if path in ("/batch/gmail/v1", "/batch") and method == "POST":
 			return self._batch(headers, body)
 		match = _API.match(path)

@@ -737,6 +737,59 @@ def test_verify_push_jwt_refuses_anything_else(gmail, header, why):
 	assert caught.value.code == "bad_push_token" and why in caught.value.message
 
 
+def test_google_certificates_are_fetched_once_per_max_age(gmail):
+	"""Each push is verified against Google's certificates, fetched only when the cached copy is older than
+	their Cache-Control max-age says."""
+	from email_sync.providers.gmail import CertificateCache, verify_push_jwt
+
+	now = [1000.0]
+	cache = CertificateCache(clock=lambda: now[0])
+	gmail.certs_max_age = 600
+
+	def push(**options) -> dict:
+		header = f"Bearer {gmail.push_jwt(AUDIENCE, PUSHER, **options)}"
+		return verify_push_jwt(header, AUDIENCE, PUSHER, gmail.certs_url, cache)
+
+	for _ in range(5):
+		assert push()["email"] == PUSHER
+	assert gmail.certs_fetches == 1
+	with pytest.raises(ProviderError):  # a forged push is checked against the cached copy as well
+		push(signed_by_google=False)
+	now[0] += 599
+	push()
+	assert gmail.certs_fetches == 1
+	now[0] += 2  # past max-age
+	push()
+	push()
+	assert gmail.certs_fetches == 2
+
+	gmail.certs_max_age = 10**9  # a cache never keeps them longer than a day
+	now[0] += 1
+	push()
+	now[0] += CertificateCache.MAX_SECONDS - 1
+	push()
+	assert gmail.certs_fetches == 2
+	now[0] += 2
+	push()
+	assert gmail.certs_fetches == 3
+
+
+def test_a_rotated_google_key_fetches_the_certificates_again_at_most_once_a_minute(gmail):
+	from email_sync.providers.gmail import CertificateCache, verify_push_jwt
+
+	now = [1000.0]
+	cache = CertificateCache(clock=lambda: now[0])
+	header = lambda: f"Bearer {gmail.push_jwt(AUDIENCE, PUSHER)}"  # noqa: E731
+	verify_push_jwt(header(), AUDIENCE, PUSHER, gmail.certs_url, cache)
+	gmail._google_key = None  # Google signs with a new key from now on
+	with pytest.raises(ProviderError):  # the cached certificates are too young to fetch again
+		verify_push_jwt(header(), AUDIENCE, PUSHER, gmail.certs_url, cache)
+	assert gmail.certs_fetches == 1
+	now[0] += CertificateCache.REFETCH_SECONDS
+	assert verify_push_jwt(header(), AUDIENCE, PUSHER, gmail.certs_url, cache)["email"] == PUSHER
+	assert gmail.certs_fetches == 2
+
+
 def test_verify_push_token():
 	assert verify_push_token("s3cret-token", "s3cret-token")
 	assert not verify_push_token("s3cret-token", "s3cret-tokeN")

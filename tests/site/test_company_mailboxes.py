@@ -227,5 +227,9 @@ def test_an_authenticated_gmail_push_needs_the_google_oidc_token(web, gmail):
 		assert get_job(job_id(account)) is None
 		assert post("Bearer " + gmail.push_jwt(push, pusher)) == 204
 		assert get_job(job_id(account)) is not None
+		# Google's certificates were fetched for the first signed push and kept for the ones after (the site
+		# process caches them for their Cache-Control max-age)
+		assert post("Bearer " + gmail.push_jwt(push, pusher)) == 204
+		assert gmail.certs_fetches == 1
 	finally:
 		set_settings(google_push_audience="", google_push_service_account="")
