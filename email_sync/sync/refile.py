@@ -84,6 +84,18 @@ def unfile(communications: list[str], doctype: str, name: str) -> list[str]:
 	return done
 
 
+def removal_outcome(communication: str, doctype: str, name: str) -> dict:
+	"""What unfile would do to this email, for its confirmation, changing nothing: the other records that
+	keep it (`kept_by`), or none, and then it is deleted from the site (`deletes`)."""
+	email = _emails([communication])[0]
+	kept_by = [f"{_(d)} {n}" for d, n in _parties(email) if (d, n) != (doctype, name)]
+	reference = frappe.db.get_value("Communication", communication, ["reference_doctype", "reference_name"], as_dict=True)
+	issues = [("Issue", r.issue) for r in email.holding if r.issue]
+	for d, n in dict.fromkeys([*([(reference.reference_doctype, reference.reference_name)] if reference.reference_doctype else []), *issues]):
+		kept_by.append(f"{_(d)} {n}")
+	return {"deletes": not kept_by, "kept_by": kept_by}
+
+
 def link_to_issue(communications: list[str], issue: str, thread: bool = False) -> list[str]:
 	"""Put each email (with `thread`, also the emails it answers and that answer it) on `issue`: later replies
 	to any of them join that Issue, as they look the Issue up by the Message-IDs of its emails."""

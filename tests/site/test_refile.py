@@ -294,3 +294,16 @@ def test_a_sales_user_removes_nothing_from_a_customer_they_may_not_edit(filed):
 		restriction.delete(ignore_permissions=True)
 		frappe.db.commit()
 	assert links(filed.communication) == [("Contact", filed.lee), ("Customer", filed.wrong)]
+
+
+def test_the_confirmation_says_what_a_removal_will_do(filed):
+	frappe.set_user(sales_user())
+	outcome = api.removal_outcome(filed.communication, "Customer", filed.wrong)
+	assert outcome == {"deletes": False, "kept_by": [f"Contact {filed.lee}"]}
+	api.remove_from_record([filed.communication], "Customer", filed.wrong)
+	assert api.removal_outcome(filed.communication, "Contact", filed.lee) == {"deletes": True, "kept_by": []}
+	frappe.set_user("Administrator")
+	issue = frappe.get_doc({"doctype": "Issue", "subject": f"Orders {unique()}"}).insert(ignore_permissions=True)
+	api.link_to_issue([filed.communication], issue.name)
+	assert api.removal_outcome(filed.communication, "Contact", filed.lee) == {"deletes": False, "kept_by": [f"Issue {issue.name}"]}
+	assert frappe.db.exists("Communication", filed.communication)  # asking changed nothing

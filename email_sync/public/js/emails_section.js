@@ -172,22 +172,27 @@ email_sync.reassign_dialog = (emails, frm, done) => {
 	return dialog;
 };
 
-// Take the email off the record it is listed on; with nothing else holding it, it is removed.
+// Take the email off the record it is listed on. The confirmation says what happens: the records that
+// keep it, or, when nothing else holds it, that it is deleted from the site and later syncs leave it out.
 email_sync.remove_from_record = (email, frm, done) => {
-	frappe.confirm(
-		__("Remove {0} from {1} {2}? If no other Customer, Contact or Issue holds it, the email is removed.", [
-			`<b>${frappe.utils.escape_html(email.subject || __("(no subject)"))}</b>`,
-			__(frm.doctype),
-			frappe.utils.escape_html(frm.doc.name),
-		]),
-		() =>
-			frappe
-				.xcall("email_sync.api.remove_from_record", { emails: [email.name], doctype: frm.doctype, name: frm.doc.name })
-				.then(() => {
-					frappe.show_alert({ message: __("Email removed from this record"), indicator: "green" });
+	const esc = frappe.utils.escape_html;
+	const args = { email: email.name, doctype: frm.doctype, name: frm.doc.name };
+	frappe.xcall("email_sync.api.removal_outcome", args).then((outcome) => {
+		const question = __("Remove {0} from {1} {2}?", [`<b>${esc(email.subject || __("(no subject)"))}</b>`, __(frm.doctype), esc(frm.doc.name)]);
+		const what = outcome.deletes
+			? __("Nothing else holds it, so it is <b>deleted from the site</b> with its attachments, in every mailbox that synced it. Later syncs leave it out.")
+			: __("It stays on {0}.", [outcome.kept_by.map((record) => `<b>${esc(record)}</b>`).join(", ")]);
+		frappe.warn(
+			outcome.deletes ? __("Delete this email?") : __("Remove this email from {0}?", [__(frm.doctype)]),
+			`<p>${question}</p><p class="email-sync-removal-outcome">${what}</p>`,
+			() =>
+				frappe.xcall("email_sync.api.remove_from_record", { emails: [email.name], doctype: frm.doctype, name: frm.doc.name }).then(() => {
+					frappe.show_alert({ message: outcome.deletes ? __("Email deleted") : __("Email removed from this record"), indicator: "green" });
 					done && done();
-				})
-	);
+				}),
+			outcome.deletes ? __("Delete email") : __("Remove")
+		);
+	});
 };
 
 // Put the email on an existing Issue (with its conversation, if asked), or split it into a new Issue.
@@ -273,6 +278,25 @@ email_sync.compose = (email, mode, frm) => {
 	return new frappe.views.CommunicationComposer(args);
 };
 
+// The viewer's frame (opaque to the desk: its height cannot be read) takes the height of the email, measured on a
+// copy laid out in a hidden frame that may be read but can neither run a script nor load anything (its policy
+// allows no network, not even the remote images); the copy goes once measured.
+email_sync.fit_frame = (frame, measured_page, tallest) => {
+	const probe = document.createElement("iframe");
+	probe.setAttribute("sandbox", "allow-same-origin");
+	probe.setAttribute("aria-hidden", "true");
+	probe.tabIndex = -1;
+	probe.className = "email-sync-measure";
+	probe.style.cssText = `position:absolute; left:-10000px; top:0; height:0; border:0; visibility:hidden; width:${frame.clientWidth || 760}px`;
+	probe.onload = () => {
+		const content = probe.contentDocument ? probe.contentDocument.documentElement.scrollHeight : tallest;
+		frame.style.height = `${Math.min(tallest, Math.max(60, content + 2))}px`;
+		probe.remove();
+	};
+	probe.srcdoc = measured_page;
+	frame.parentNode.appendChild(probe);
+};
+
 // The email in a sandboxed frame (no scripts, no forms, no same-origin), remote images off until asked.
 email_sync.open_email = (communication, frm) => {
 	frappe.xcall("email_sync.desk.email_view", { communication }).then((email) => {
@@ -281,18 +305,20 @@ email_sync.open_email = (communication, frm) => {
 		const render = (images) => {
 			let html = email.html || "";
 			if (images) html = html.replace(/data-remote-src=/g, "src=");
-			const policy = `default-src 'none'; style-src 'unsafe-inline'; img-src data: cid:${images ? " https: http:" : ""}`;
-			const doc = `<!doctype html><html><head><meta charset="utf-8">
+			const page = (policy, body) => `<!doctype html><html><head><meta charset="utf-8">
 				<meta http-equiv="Content-Security-Policy" content="${policy}">
 				<base target="_blank"><style>body{font-family:sans-serif;font-size:14px;margin:8px}</style></head>
-				<body>${html}</body></html>`;
+				<body>${body}</body></html>`;
 			const frame = document.createElement("iframe");
 			frame.setAttribute("sandbox", "allow-popups allow-popups-to-escape-sandbox");
 			frame.setAttribute("referrerpolicy", "no-referrer");
 			frame.className = "email-sync-frame";
-			frame.style.cssText = "width:100%; min-height:420px; border:1px solid var(--border-color); border-radius:6px";
-			frame.srcdoc = doc;
+			// Remote images have no size until they load: shown, they get the tallest frame allowed.
+			const tallest = Math.max(320, Math.round(window.innerHeight * 0.65));
+			frame.style.cssText = `width:100%; height:${images ? tallest : 120}px; border:1px solid var(--border-color); border-radius:6px`;
+			frame.srcdoc = page(`default-src 'none'; style-src 'unsafe-inline'; img-src data: cid:${images ? " https: http:" : ""}`, html);
 			dialog.$body.find(".email-sync-body").empty().append(frame);
+			if (!images) email_sync.fit_frame(frame, page("default-src 'none'; style-src 'unsafe-inline'; img-src data:", html), tallest);
 		};
 		dialog.$body.html(`
 			<div class="small text-muted" style="margin-bottom:8px">
@@ -341,8 +367,8 @@ email_sync.open_email = (communication, frm) => {
 			render(true);
 			dialog.$body.find(".email-sync-images").addClass("hidden");
 		});
-		render(false);
 		dialog.onhide = () => dialog.$wrapper.remove(); // one email's frame in the page at a time
 		dialog.show();
+		render(false); // once shown: the frame is sized to the email at the width it is shown
 	});
 };

@@ -250,7 +250,8 @@ window.email_sync = window.email_sync || {};
 				<td><div class="ellipsis" title="${esc(row.sender)}">${email_sync.direction_arrow(direction)} ${esc(row.sender_name || row.sender)}</div>
 					${row.sender_name && row.sender ? `<div class="ellipsis small text-muted" style="padding-left:14px">${esc(row.sender)}</div>` : ""}</td>
 				<td><div class="ellipsis"><a class="es-subject" style="color:inherit" title="${esc(row.communication ? __("Open the email") : row.subject)}">${esc(row.subject || __("(no subject)"))}</a></div>
-					${review && row.reason ? `<div class="ellipsis small text-muted" title="${esc(row.reason)}">${esc(row.reason)}</div>` : ""}
+					${review && row.reason ? `<div class="small text-muted ${candidates ? "" : "ellipsis"}" style="${candidates ? CLAMP(2) : ""}"
+						title="${esc(row.reason)}">${esc(row.reason)}</div>` : ""}
 					${review && (row.mailboxes || "").includes("\n") ? `<div class="ellipsis small text-muted es-mailboxes" title="${esc(row.mailboxes.split("\n").join(", "))}">
 						${__("In {0} mailboxes: {1}", [row.mailboxes.split("\n").length, esc(row.mailboxes.split("\n").join(", "))])}</div>` : ""}
 					${candidates ? this.candidate_buttons(candidates) : ""}</td>
