@@ -31,10 +31,12 @@ window.email_sync_retry = {
 			})
 			.then((r) => {
 				const results = r.message || [];
-				const lines = results.map((x) =>
-					x.synced_email
-						? __("{0}: downloaded and {1}", [x.name, __(x.status)])
-						: __("{0}: {1}", [x.name, x.message])
+				const lines = results.map(
+					(x) =>
+						(results.length > 1 ? `${x.name}: ` : "") +
+						(x.synced_email
+							? __("Downloaded from the mail server and filed (status {0}).", [__(x.status)])
+							: x.message)
 				);
 				const ok = results.every((x) => x.synced_email);
 				frappe.msgprint({
