@@ -718,8 +718,8 @@ class IMAPProvider(Provider):
 			typ, data = imap.uid("FETCH", uid_set, items)
 		except (imaplib.IMAP4.abort, OSError) as e:
 			raise ConnectionFailed(f"The connection to {self.host} broke while reading messages: {_text(e)}.") from None
-		except imaplib.IMAP4.error as e:  # BAD
-			typ, data = "BAD", [_text(e)]
+		except imaplib.IMAP4.error as e:  # BAD: imaplib's text is "UID command error: BAD [b'<server text>']"
+			typ, data = "BAD", [_bad_text(e)]
 		if typ == "OK":
 			return _parse_fetch(data), ""
 		refusal = _text(data)
@@ -978,6 +978,15 @@ def _response_code(text: str) -> tuple[str, str]:
 	"""("AUTHENTICATIONFAILED", "Authentication failed") from "[AUTHENTICATIONFAILED] Authentication failed"."""
 	match = re.match(r"\[([A-Za-z-]+)[^\]]*\]\s*(.*)", text)
 	return (match.group(1).upper(), match.group(2) or text) if match else ("", text)
+
+
+def _bad_text(e: Exception) -> str:
+	"""The server's words in imaplib's error for a tagged BAD, without imaplib's wrapping."""
+	text = _text(e)
+	_, found, rest = text.partition(" BAD [b")
+	if not found or len(rest) < 3:
+		return text
+	return rest[1:].rsplit(rest[0], 1)[0].strip() or text  # between the quotes of the bytes repr
 
 
 def _int(value) -> int | None:

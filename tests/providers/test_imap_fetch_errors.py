@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import email
 import os
+import socket
+import threading
 from email.message import EmailMessage
 
 import pytest
@@ -156,3 +158,94 @@ def test_fetch_one_of_a_message_that_is_gone_is_none(answering_server: Dovecot):
 def test_provider_ids_with_slashes_in_the_folder_name():
 	assert parse_provider_id("Archive/2024/1700000000/42") == ("Archive/2024", 1700000000, 42)
 	assert parse_provider_id("garbage") == ("", None, None)
+
+
+# -- answers Dovecot does not give: a scripted IMAP server -----------------------------------------------------
+
+
+class ScriptedImapServer:
+	"""An IMAP server holding three messages in INBOX, whose answer to the body FETCH leaves out UID 2: with a
+	tagged BAD (`refusal="BAD"`), or with OK and a FETCH response for UID 2 that has no body (`refusal=""`).
+	Only what IMAPProvider.fetch sends is understood; UID SEARCH UID n answers whether n exists."""
+
+	def __init__(self, refusal: str):
+		self.refusal = refusal
+		self.bodies = {uid: message(uid).replace(b"\n", b"\r\n") for uid in (1, 2, 3)}
+		self.listener = socket.create_server(("127.0.0.1", 0))
+		threading.Thread(target=self._serve, daemon=True).start()
+
+	@property
+	def port(self) -> int:
+		return self.listener.getsockname()[1]
+
+	def _serve(self):
+		while True:
+			try:
+				conn, _ = self.listener.accept()
+			except OSError:
+				return
+			threading.Thread(target=self._session, args=(conn,), daemon=True).start()
+
+	def _session(self, conn: socket.socket):
+		with conn, conn.makefile("rb") as lines:
+			conn.sendall(b"* OK IMAP4rev1 ready\r\n")
+			for line in lines:
+				tag, _, command = line.decode().strip().partition(" ")
+				conn.sendall(self._answer(tag, command.upper()))
+				if command.upper() == "LOGOUT":
+					return
+
+	def _answer(self, tag: str, command: str) -> bytes:
+		ok = f"{tag} OK done\r\n".encode()
+		if command.startswith("CAPABILITY"):
+			return b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n" + ok
+		if command.startswith("LIST"):
+			return b'* LIST (\\HasNoChildren) "/" INBOX\r\n' + ok
+		if command.startswith("EXAMINE"):
+			return b"* 3 EXISTS\r\n* OK [UIDVALIDITY 77] ok\r\n* OK [UIDNEXT 4] ok\r\n" + ok
+		if command.startswith("UID SEARCH UID"):
+			asked = command.rsplit(" ", 1)[1]
+			return f"* SEARCH {asked if asked.isdigit() and int(asked) in self.bodies else ''}\r\n".encode() + ok
+		if command.startswith("UID SEARCH"):
+			return b"* SEARCH 1 2 3\r\n" + ok
+		if command.startswith("UID FETCH") and "BODY.PEEK[]" in command:
+			out = b""
+			for n, (uid, body) in enumerate(self.bodies.items(), start=1):
+				date = b'INTERNALDATE "01-Jul-2024 10:00:00 +0000"'
+				if uid == 2:
+					out += b"* %d FETCH (UID %d %s)\r\n" % (n, uid, date)
+				else:
+					out += b"* %d FETCH (UID %d %s BODY[] {%d}\r\n%s)\r\n" % (n, uid, date, len(body), body)
+			if self.refusal:
+				return out + f"{tag} {self.refusal} [SERVERBUG] Message 2 is broken\r\n".encode()
+			return out + ok
+		if command.startswith("UID FETCH"):
+			sizes = b"".join(b"* %d FETCH (UID %d RFC822.SIZE %d)\r\n" % (n, n, len(self.bodies[n])) for n in self.bodies)
+			return sizes + ok
+		if command.startswith("LOGOUT"):
+			return b"* BYE bye\r\n" + ok
+		return ok  # LOGIN and anything else
+
+	def stop(self):
+		self.listener.close()
+
+
+@pytest.mark.parametrize("refusal", ["BAD", ""], ids=["bad", "ok-without-body"])
+def test_a_fetch_answered_bad_or_without_the_body_is_an_error_item(refusal):
+	server = ScriptedImapServer(refusal)
+	try:
+		cfg = AccountConfig(
+			provider="IMAP", address="me@example.com", host="127.0.0.1", port=server.port, security="None",
+			password="pw", timeout=5,
+		)  # fmt: skip
+		with IMAPProvider(cfg) as provider:
+			batches = list(provider.fetch(None))
+	finally:
+		server.stop()
+	handed = [m for b in batches for m in b.messages]
+	assert [uid(m) for m in handed] == [1, 2, 3]
+	assert [subject(m) for m in handed if not m.failed] == ["Message 1", "Message 3"]
+	bad = handed[1]
+	assert bad.failed and bad.error_code == "message_unavailable" and bad.provider_id == "INBOX/77/2"
+	assert ("Message 2 is broken" if refusal else "did not include the message") in bad.error
+	assert batches[-1].cursor == {"folders": {"INBOX": {"uidvalidity": 77, "last_uid": 3}}}
