@@ -16,7 +16,7 @@ user never granted.
   stored access token is only used when it was issued for IMAP; otherwise the refresh token (Entra refresh
   tokens work for every resource the user consented to) is redeemed for an Outlook token.
 
-So the consent screens must request these scopes for IMAP accounts (google_oauth.authorization_url's
+So the consent screens must request these scopes for IMAP accounts (google_oauth.begin_sign_in's
 `scopes=`; for Microsoft the sign-in scopes in microsoft_oauth).
 """
 
