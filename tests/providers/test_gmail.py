@@ -779,7 +779,10 @@ def test_a_rotated_google_key_fetches_the_certificates_again_at_most_once_a_minu
 
 	now = [1000.0]
 	cache = CertificateCache(clock=lambda: now[0])
-	header = lambda: f"Bearer {gmail.push_jwt(AUDIENCE, PUSHER)}"  # noqa: E731
+
+	def header() -> str:
+		return f"Bearer {gmail.push_jwt(AUDIENCE, PUSHER)}"
+
 	verify_push_jwt(header(), AUDIENCE, PUSHER, gmail.certs_url, cache)
 	gmail._google_key = None  # Google signs with a new key from now on
 	with pytest.raises(ProviderError):  # the cached certificates are too young to fetch again
@@ -854,14 +857,14 @@ def consent(gmail, state="st-1"):
 
 
 def finish(gmail, answer, **overrides):
-	values = dict(
-		client_id=gmail.client_id,
-		client_secret=gmail.client_secret,
-		code=answer["code"],
-		redirect_uri=REDIRECT,
-		code_verifier=answer["verifier"],
-		auth_base=gmail.base,
-	)
+	values = {
+		"client_id": gmail.client_id,
+		"client_secret": gmail.client_secret,
+		"code": answer["code"],
+		"redirect_uri": REDIRECT,
+		"code_verifier": answer["verifier"],
+		"auth_base": gmail.base,
+	}
 	return finish_sign_in(**{**values, **overrides})
 
 
