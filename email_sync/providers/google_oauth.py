@@ -124,6 +124,8 @@ def finish_sign_in(
 			code="gmail_oauth_error",
 			fix="Click Connect again and finish signing in within a few minutes.",
 		)
+	from oauthlib.oauth2.rfc6749.errors import OAuth2Error
+
 	flow = _flow(client_id, client_secret, redirect_uri, None, auth_base, code_verifier=code_verifier)
 	answer: dict = {}  # the token endpoint's status and JSON, for the error mapping (oauthlib keeps neither)
 	flow.oauth2session.register_compliance_hook("access_token_response", lambda r: _keep_answer(answer, r))
@@ -139,7 +141,7 @@ def finish_sign_in(
 			f"Could not reach Google's token endpoint ({token_uri(auth_base)}): {_first_line(e)}.",
 			fix="Check that this site can make outgoing HTTPS connections to oauth2.googleapis.com.",
 		) from None
-	except Exception as e:  # noqa: BLE001 - oauthlib's OAuth2Error family, or an answer it could not read
+	except (OAuth2Error, ValueError) as e:  # Google's error answer, or one oauthlib could not read
 		status = answer.get("status") or int(getattr(e, "status_code", 0) or 400)
 		error = answer.get("data") or {"error": getattr(e, "error", ""), "error_description": _first_line(e)}
 		raise token_error(status, error, exchanging=True) from None
