@@ -84,7 +84,7 @@ def listener_check() -> Check:
 	states = beat.get("accounts") or {}
 	failing = [f"{name}: {states[name]['detail']}" for name in accounts
 		if states.get(name, {}).get("state") != "watching" and states.get(name, {}).get("detail")]  # fmt: skip
-	where = f"pid {beat.get('pid')} on {beat.get('host')}"
+	where = "; ".join(f"pid {b.get('pid')} on {b.get('host')}" for b in beat["listeners"])
 	if failing:
 		return Check(LISTENER, False, f"Running ({where}) for {count}, but cannot watch: {'; '.join(failing)}",
 			"Fix the account (Test Connection shows the same error); the listener retries by itself.")  # fmt: skip

@@ -10,8 +10,9 @@ connection, deactivated ones lose it, changed connection settings or credentials
 OAuth tokens are used at the next reconnect. Tokens an IDLE login refreshes are stored from this thread
 (the watchers never touch the database).
 
-A heartbeat in the site's Redis cache (HEARTBEAT_KEY, lapsing after HEARTBEAT_TTL seconds) says that a
-listener runs and what each connection is doing; `email-sync doctor` and `email-sync status` read it.
+Each listener beats a heartbeat into the site's Redis cache (a key per listener under HEARTBEAT_KEY, lapsing
+after HEARTBEAT_TTL seconds): that it runs, where, and what each connection is doing. `email-sync doctor`
+and `email-sync status` read them all (several listeners may share a site's accounts, see `only`).
 Polling every minute stays on for these accounts: it is the fallback when the listener or a connection is
 down, and costs a cursor check when the listener already caught the mail.
 """
@@ -56,8 +57,16 @@ def realtime_imap_accounts(only: Collection[str] | None = None) -> list[str]:
 
 
 def heartbeat() -> dict | None:
-	"""What the running listener last said about itself, or None when none has beaten lately."""
-	return frappe.cache.get_value(HEARTBEAT_KEY, expires=True)  # expires: never from the per-request copy
+	"""What the running listeners last said, merged: {"listeners": [{pid, host, started, beat, queued}, ...],
+	"accounts": {account: {state, detail, connects}}}; None when none has beaten lately."""
+	listeners, accounts = [], {}
+	for key in frappe.cache.get_keys(f"{HEARTBEAT_KEY}:"):
+		# shared: the key is already the site's; expires: never from the per-request copy
+		beat = frappe.cache.get_value(key, shared=True, expires=True)
+		if beat:
+			accounts.update(beat.pop("accounts", {}))
+			listeners.append(beat)
+	return {"listeners": listeners, "accounts": accounts} if listeners else None
 
 
 class Listener:
@@ -92,6 +101,7 @@ class Listener:
 		self._tokens: queue.SimpleQueue = queue.SimpleQueue()  # (account, OAuthTokens), ditto
 		self._pending: set[str] = set()
 		self._next_refresh = self._next_beat = 0.0
+		self._beat_key = f"{HEARTBEAT_KEY}:{socket.gethostname()}:{os.getpid()}:{id(self)}"
 
 	def run(self, stop: threading.Event) -> None:
 		failures = 0
@@ -222,7 +232,7 @@ class Listener:
 		}
 
 	def beat(self) -> None:
-		frappe.cache.set_value(HEARTBEAT_KEY, self.status(), expires_in_sec=HEARTBEAT_TTL)
+		frappe.cache.set_value(self._beat_key, self.status(), expires_in_sec=HEARTBEAT_TTL)
 
 	def close(self) -> None:
 		watchers = [w for _, w in self.watchers.values()]
@@ -232,8 +242,7 @@ class Listener:
 			watcher.join(5)
 		self.watchers.clear()
 		with contextlib.suppress(Exception):
-			if (heartbeat() or {}).get("pid") == os.getpid():
-				frappe.cache.delete_value(HEARTBEAT_KEY)
+			frappe.cache.delete_value(self._beat_key)
 
 
 def _sync_running(name: str) -> bool:

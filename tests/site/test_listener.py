@@ -145,7 +145,7 @@ def test_the_listener_follows_accounts_and_says_so_in_its_heartbeat(site, realti
 
 		time.sleep(1)
 		beat = heartbeat()
-		assert beat["pid"] == os.getpid() and beat["accounts"][first]["state"] == "watching"
+		assert os.getpid() in [b["pid"] for b in beat["listeners"]] and beat["accounts"][first]["state"] == "watching"
 		check = listener_check()
 		assert check.ok and "Running (pid" in check.detail, check.detail
 
@@ -175,3 +175,17 @@ def test_the_listener_follows_accounts_and_says_so_in_its_heartbeat(site, realti
 			time.sleep(0.1)
 		assert not running.listener.watchers
 	assert not heartbeat()  # a stopped listener leaves no heartbeat behind
+
+
+def test_two_listeners_can_share_the_accounts_and_doctor_sees_both(site, realtime_account):
+	first, _ = realtime_account()
+	second, _ = realtime_account()
+	with Running(site, only=[first], heartbeat_every=0.5) as one, Running(site, only=[second], heartbeat_every=0.5) as two:
+		assert one.watching(first) and two.watching(second), (one.lines, two.lines)
+		assert second not in one.listener.watchers and first not in two.listener.watchers
+		time.sleep(1)
+		beat = heartbeat()
+		assert len(beat["listeners"]) == 2 and {first, second} <= set(beat["accounts"])
+		check = listener_check()
+		assert check.ok and check.detail.count("pid ") == 2, check.detail
+	assert not heartbeat()
