@@ -11,6 +11,7 @@ import time
 import pytest
 from dovecot import Mailbox, free_port
 from test_imap import config, make_message
+from test_imap_xoauth2 import box, gmail, gmail_config, google_provider, introspection, oauth_dovecot  # noqa: F401
 
 from email_sync.providers.imap import IMAPProvider
 from email_sync.providers.imap_idle import (
@@ -213,3 +214,20 @@ def test_lines_are_read_across_packets_and_bounded():
 			_LineReader(ours).line(1)
 	finally:
 		ours.close()
+
+
+def test_an_oauth_mailbox_is_watched_over_xoauth2_with_a_refreshed_token(box, gmail, introspection):  # noqa: F811
+	refreshed = []
+	cfg = gmail_config(box, gmail, refreshed, expires_in=10)  # expiring: refreshed before the login
+	recorder = Recorder()
+	watcher = watch(google_provider(cfg), recorder)
+	try:
+		assert watching(watcher, recorder), recorder.states
+		assert gmail.refreshes == 1 and len(refreshed) == 1  # handed over for the site to store
+		assert introspection.tokens == [refreshed[0].access_token]
+		time.sleep(0.3)
+		appended = time.monotonic()
+		box.append("INBOX", [make_message(3)])
+		assert recorder.wait(lambda: recorder.news_after(appended), 5)
+	finally:
+		watcher.stop()
