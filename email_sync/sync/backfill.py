@@ -221,10 +221,15 @@ def start_upload_import(account_name: str, file_name: str) -> dict:
 	file = frappe.get_doc("File", file_name)
 	if file.attached_to_doctype != "Email Sync Account" or file.attached_to_name != account_name:
 		frappe.throw(_("Upload the file on this account's form."))
-	if not file.file_name or not file.file_name.lower().endswith(UPLOAD_TYPES):
-		name = file.file_name
+	if not file.file_name or not file.file_name.lower().endswith(UPLOAD_TYPES) or file.is_remote_file:
+		name = file.file_name or file.file_url
 		file.delete(ignore_permissions=True)
-		frappe.throw(_("{0} is not an .eml, .mbox or .zip file.").format(frappe.bold(name)), title=_("Cannot import"))
+		frappe.throw(
+			_("{0} is not an uploaded .eml, .mbox or .zip file.").format(frappe.bold(name)), title=_("Cannot import")
+		)
+	if not file.is_private:  # customer mail is never public, not even until the import has run
+		file.is_private = 1
+		file.save(ignore_permissions=True)
 	frappe.enqueue(
 		"email_sync.sync.backfill.run_upload_import",
 		queue="long",
@@ -241,20 +246,27 @@ def start_upload_import(account_name: str, file_name: str) -> dict:
 def run_upload_import(account: str, file_name: str) -> dict:
 	"""Import the uploaded File into `account` as history, with progress and a log row; then delete the File.
 	It may run beside a backfill of the same account: identity files each email once either way."""
-	try:
-		return _import_upload(account, file_name)
-	finally:
-		_delete_upload(file_name)
-
-
-def _import_upload(account: str, file_name: str) -> dict:
-	file = frappe.get_doc("File", file_name)
-	label = _("Import of {0}").format(file.file_name)
+	shown = frappe.db.get_value("File", file_name, "file_name") or file_name
+	label = _("Import of {0}").format(shown)
 	log = _start_log(account, "Import", label)
 	counts: Counter = Counter()
+	try:
+		error = _import_upload(account, file_name, shown, counts)
+	finally:
+		_delete_upload(file_name)
+	# Finished only now: whoever sees the import end (log row, progress) finds the upload already gone.
+	status = "Failed" if error else ("Partial" if counts[ERROR] else "Success")
+	_finish_log(log, label, counts, status, error=error)
+	_publish(account, "import", counts, 0, done=True, summary=_summary(label, counts), failed=error[1] if error else "")
+	return {"status": status, **({"error": error[1]} if error else {}), **counts}
+
+
+def _import_upload(account: str, file_name: str, shown: str, counts: Counter) -> tuple | None:
+	"""Import into `counts`; None, or (code, message, fix) when the file could not be imported."""
 	scratch = tempfile.mkdtemp(prefix="email-sync-import-")
 	try:
-		sources = list(_upload_files(file.get_full_path(), file.file_name, scratch))
+		path = frappe.get_doc("File", file_name).get_full_path()
+		sources = list(_upload_files(path, shown, scratch))
 		total = sum(_count(path) for path, _ in sources)
 
 		def progress(read: int) -> None:
@@ -266,21 +278,14 @@ def _import_upload(account: str, file_name: str) -> dict:
 		counts["fetched"] = result["read"]
 	except UploadError as e:
 		frappe.db.rollback()
-		_finish_log(log, label, counts, "Failed", error=("bad_upload", str(e), _("Upload an .eml, .mbox or .zip of those.")))
-		_publish(account, "import", counts, 0, done=True, summary=_summary(label, counts), failed=str(e))
-		return {"status": "Failed", "error": str(e)}
-	except Exception as e:  # noqa: BLE001 - as above: the person who uploaded sees the failure on the log row
+		return ("bad_upload", str(e), _("Upload an .eml, .mbox or .zip of those."))
+	except Exception as e:  # noqa: BLE001 - a job never raises: the person who uploaded sees it on the log row
 		frappe.db.rollback()
-		error_log = frappe.log_error(title=f"Email Sync could not import {file.file_name} for {account}")
-		message = _("The file could not be read: {0!r}").format(e)
-		_finish_log(log, label, counts, "Failed", error=("unexpected_error", message, f"See Error Log {error_log.name}."))
-		_publish(account, "import", counts, 0, done=True, summary=_summary(label, counts), failed=message)
-		return {"status": "Failed", "error": message}
+		error_log = frappe.log_error(title=f"Email Sync could not import {shown} for {account}")
+		return ("unexpected_error", _("The file could not be read: {0!r}").format(e), f"See Error Log {error_log.name}.")
 	finally:
 		shutil.rmtree(scratch, ignore_errors=True)
-	status = _finish_log(log, label, counts, "Partial" if counts[ERROR] else "Success")
-	_publish(account, "import", counts, 0, done=True, summary=_summary(label, counts))
-	return {"status": status, **counts}
+	return None
 
 
 def _delete_upload(file_name: str) -> None:

@@ -88,3 +88,46 @@ def test_backfill_after_activation_brings_older_mail_to_the_customer_without_an_
 	page.keyboard.press("Escape")
 	settle(page)
 	assert not page.errors, page.errors
+
+
+def test_import_from_file_files_an_uploaded_zip_as_history_and_deletes_it(stack, new_page, admin, dovecot):
+	import io
+	import zipfile
+
+	party = make_party("Archive", "Lou")
+	box = new_mailbox(dovecot)
+	account = make_account(dovecot, box, create_issues=1, frequency="Manual only")
+	tag = unique("#")
+	buffer = io.BytesIO()
+	with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+		for n in (1, 2):
+			archive.writestr(f"2019/{n}.eml", mail(f"lou@{party.domain}", box.name, subject=f"Archived order {n} {tag}"))
+	frappe.db.commit()
+
+	page = new_page()
+	login(page, stack, admin.email, admin.password)
+	wait_for_realtime(page)
+	go(page, stack, f"email-sync-account/{account}")
+	wait_for_form(page, "Email Sync Account", account)
+	actions = '.inner-group-button[data-label="Actions"]'
+	page.locator(f"{actions}:visible button").click()
+	page.locator(f"{actions}:visible .dropdown-item", has_text="Import from file").click()
+	uploader = page.locator(".modal.show").filter(has_text="Import mail from a file")
+	expect(uploader).to_be_visible()
+	uploader.locator("input[type=file]").set_input_files(
+		{"name": "old-orders.zip", "mimeType": "application/zip", "buffer": buffer.getvalue()}
+	)
+	expect(uploader).to_contain_text("old-orders.zip")
+	settle(page)
+	shoot(page, "import-from-file")
+	uploader.locator(".btn-primary", has_text="Upload").click()
+	done = page.locator(".desk-alert", has_text=re.compile("Import of old-orders.zip: 2 fetched, 2 filed"))
+	expect(done).to_be_visible(timeout=90_000)
+
+	frappe.db.rollback()
+	rows = frappe.get_all("Synced Email", filters={"account": account}, fields=["subject", "issue", "communication"])
+	assert sorted(r.subject for r in rows) == [f"Archived order 1 {tag}", f"Archived order 2 {tag}"]
+	assert all(r.communication and not r.issue for r in rows)  # filed, as history: no Issue
+	assert not frappe.get_all("File", filters={"attached_to_name": account, "file_name": "old-orders.zip"})
+	settle(page)
+	assert not page.errors, page.errors

@@ -258,7 +258,7 @@ def test_an_upload_that_is_not_mail_is_refused_at_once(dovecot):
 	box = new_mailbox(dovecot)
 	account = support_account(dovecot, box)
 	file = upload(account, "photo.png", b"\x89PNG\r\n\x1a\n")
-	with pytest.raises(frappe.ValidationError, match="not an .eml, .mbox or .zip"):
+	with pytest.raises(frappe.ValidationError, match="not an uploaded .eml, .mbox or .zip"):
 		backfill.start_upload_import(account, file)
 	assert not frappe.db.exists("File", file)
 
@@ -286,3 +286,17 @@ def test_a_long_backfill_continues_itself_and_files_everything_once(dovecot, par
 	assert len(logs) == 1  # one row for the whole backfill, across its runs
 	assert logs[0].yielded and logs[0].status == "Success" and logs[0].fetched == 5 and logs[0].filed == 5
 	assert sorted(row.subject for row in synced(account)) == subjects
+
+
+def test_a_public_upload_is_made_private_and_a_link_is_refused(dovecot):
+	box = new_mailbox(dovecot)
+	account = support_account(dovecot, box)
+	file = frappe.get_doc({"doctype": "File", "file_name": "one.eml", "is_private": 0,
+		"content": mail("a@example.org", box.name), "attached_to_doctype": "Email Sync Account",
+		"attached_to_name": account}).insert(ignore_permissions=True)  # fmt: skip
+	backfill.start_upload_import(account, file.name)
+	assert frappe.db.get_value("File", file.name, "is_private") == 1  # customer mail is never public
+	link = frappe.get_doc({"doctype": "File", "file_url": "https://files.example/archive.zip",
+		"attached_to_doctype": "Email Sync Account", "attached_to_name": account}).insert(ignore_permissions=True)  # fmt: skip
+	with pytest.raises(frappe.ValidationError, match="not an uploaded"):
+		backfill.start_upload_import(account, link.name)

@@ -118,6 +118,7 @@ const email_sync_account = {
 			dialog_title: __("Import mail from a file (.eml, .mbox or a .zip of those)"),
 			restrictions: { allowed_file_types: [".eml", ".mbox", ".zip"] },
 			allow_multiple: false,
+			disable_file_browser: true, // a new upload, not a file already on the site
 			make_attachments_public: false,
 			on_success(file) {
 				frappe
