@@ -11,6 +11,7 @@ One `IdleWatcher` holds one connection to one folder, on a thread of its own:
 - any failure (network, BYE, a refused login, a missing folder) closes the connection and reconnects after a
   delay that doubles from `backoff_start` up to `backoff_max`; a connection that stayed up `stable_after`
   seconds starts the doubling over. Each (re)connect also calls `on_news`: mail may have come meanwhile;
+- TCP keepalives make a connection that died silently fail within minutes, not at the next re-IDLE;
 - `stop()` ends IDLE, logs out and returns within about a second.
 
 News only says "look at this mailbox": the sync reads from its cursor, so a spurious or repeated call costs
@@ -160,6 +161,7 @@ class IdleWatcher:
 			if "IDLE" not in {c.upper() for c in imap.capabilities}:
 				raise IdleUnsupported(f"{provider.host} does not offer IMAP IDLE.")
 			self._examine(imap)
+			_keepalive(imap.sock)
 			self.connects += 1
 			self._news("connected")  # whatever came while we were not watching
 			reader = _LineReader(imap.sock, self._wake_r, provider.config.timeout)
@@ -291,6 +293,18 @@ class _LineReader:
 			if not data:
 				raise _Dropped("the server closed the connection")
 			self.buffer += data
+
+
+def _keepalive(sock) -> None:
+	"""TCP keepalives: a connection that died silently (a NAT or firewall forgot it) fails within about two
+	minutes instead of at the next re-IDLE, and the watcher reconnects."""
+	options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+	for name, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 15), ("TCP_KEEPCNT", 4)):
+		if hasattr(socket, name):  # Linux names; other systems keep their defaults
+			options.append((socket.IPPROTO_TCP, getattr(socket, name), value))
+	for level, option, value in options:
+		with contextlib.suppress(OSError):
+			sock.setsockopt(level, option, value)
 
 
 def _reason(e: Exception) -> str:

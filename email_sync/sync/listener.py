@@ -143,10 +143,11 @@ class Listener:
 		for name in sorted(wanted):
 			try:
 				self._watch(name)
-			except ProviderError as e:
-				if self.errors.get(name) != e.message:
-					self.log(f"{name}: cannot be watched: {e.message} {e.fix}")
-				self.errors[name] = e.message
+			except Exception as e:  # noqa: BLE001 - one account's settings never stop the others being watched
+				reason = f"{e.message} {e.fix}" if isinstance(e, ProviderError) else f"{type(e).__name__}: {e}"
+				if self.errors.get(name) != reason:
+					self.log(f"{name}: cannot be watched: {reason}")
+				self.errors[name] = reason
 			else:
 				self.errors.pop(name, None)
 		frappe.db.rollback()  # end the read snapshot, so the next refresh sees later changes
