@@ -9,4 +9,5 @@ Modules:
   tasks.py        the one place that enqueues sync jobs
   importer.py     mail from .eml, mbox and Maildir files through the same pipeline, as history
   doctor.py       what a site needs for syncs to run, checked one by one (bench email-sync doctor)
+  listener.py     real-time for IMAP: IDLE connections that queue syncs (bench email-sync listen)
 """
