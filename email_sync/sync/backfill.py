@@ -119,7 +119,8 @@ def run_backfill(
 	log: str | None = None,
 ) -> dict:
 	"""Bring in the account's mail received in [since, before). Never raises: a failure is in the log row."""
-	if not _acquire(account):
+	# A continuation may start while the run that queued it is still letting go of the lock: it waits a little.
+	if not _acquire(account, wait=30 if log else 0):
 		return {"status": "Skipped", "reason": "Older mail is already being brought in for this account."}
 	try:
 		return _backfill(account, getdate(since), getdate(before), folder, position, log)
@@ -199,9 +200,9 @@ def _backfill(account_name, since: date, before: date, folder, position, log) ->
 	return {"status": status, **counts}
 
 
-def _acquire(account: str) -> bool:
+def _acquire(account: str, wait: int = 0) -> bool:
 	# A database lock, released by itself if the worker dies: a continuation and a second request never overlap.
-	return bool(frappe.db.sql("select get_lock(%s, 0)", (_lock_name(account),))[0][0])
+	return bool(frappe.db.sql("select get_lock(%s, %s)", (_lock_name(account), wait))[0][0])
 
 
 def _release(account: str) -> None:
