@@ -22,6 +22,7 @@ from email_sync.engine.addresses import FREE_MAIL_DOMAINS
 from email_sync.engine.model import NewContact
 from email_sync.engine.shared import RULE as SHARED_RULE
 from email_sync.indexes import DOMAINS, split_domains
+from email_sync.sync import namesakes
 from email_sync.sync.review import file_row, settle_copies
 from email_sync.sync.tasks import enqueue_retrofile
 from email_sync.sync.writer import insert_contact
@@ -77,7 +78,8 @@ def file_for_contact(contact: str, customer: str | None = None) -> int:
 
 def file_for_customer(customer: str) -> int:
 	"""File the emails waiting for review from unknown addresses at the Customer's Email Domains (each domain
-	that this Customer alone claims and that is no free-mail domain), on a Contact made for each address."""
+	that this Customer alone claims and that is no free-mail domain), on a Contact made for each address, or on
+	the Customer's Contact of the sender's name as the setting for a second address of a known person says."""
 	if not frappe.db.exists("Customer", customer):
 		return 0
 	domains = [d for d in _own_domains(customer) if d not in FREE_MAIL_DOMAINS]
@@ -87,7 +89,16 @@ def file_for_customer(customer: str) -> int:
 		address = (row.sender or "").strip().lower()
 		domain = address.rpartition("@")[2]
 		reason = _("Filed when Customer {0} got the email domain {1}.").format(customer, domain)
-		contact = _contact_of(address) or insert_contact(NewContact(address, row.sender_name or "", customer))
+		contact = _contact_of(address)
+		if not contact:  # a second address of a known person: per setting, onto that Contact or a person's choice
+			action, named = namesakes.sort_waiting(customer, row.sender_name or "")
+			if action == namesakes.ASK:
+				namesakes.hold_for_review(row, customer, address, named)
+				return None
+			if action == namesakes.ADD:
+				contact = namesakes.add_address(named[0], address)
+			else:
+				contact = insert_contact(NewContact(address, row.sender_name or "", customer))
 		customers = _customers(frappe.get_doc("Contact", contact)) or [customer]
 		return [contact], customers, reason
 
@@ -107,7 +118,10 @@ def _file_rows(rows: list, parties) -> int:
 		for row in rows:
 			if frappe.db.get_value("Synced Email", row.name, "status") != "Needs Review":
 				continue
-			contacts, customers, reason = parties(row)
+			found = parties(row)
+			if found is None:  # left for a person to choose
+				continue
+			contacts, customers, reason = found
 			copies = _copies_waiting(row)
 			file_row(row, contacts, customers, reason, rule=RULE)
 			settle_copies(row)
@@ -159,7 +173,7 @@ def _waiting_from_domains(domains: list[str]) -> list:
 		return []
 	return frappe.db.sql(
 		f"""select * from `tabSynced Email` where status = 'Needs Review' and direction = %(inbound)s
-		and lower(substring_index(sender, '@', -1)) in %(domains)s
+		and lower(substring_index(sender, '@', -1)) in %(domains)s and ifnull(decision_rule, '') not like 'namesake:%%'
 		order by email_date, name limit {BATCH + 1}""",
 		{"inbound": INBOUND, "domains": domains},
 		as_dict=True,

@@ -96,7 +96,9 @@ def _run(account_name: str, trigger: str, progress: Callable | None = None) -> d
 		if router and router.new_needing_review:
 			notify.notify(
 				notify.NEEDS_REVIEW,
-				f"{router.new_needing_review} emails synced from {account_name} need review",
+				f"1 email synced from {account_name} needs review"
+				if router.new_needing_review == 1
+				else f"{router.new_needing_review} emails synced from {account_name} need review",
 				"Email Sync Account",
 				account_name,
 			)

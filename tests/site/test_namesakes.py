@@ -7,10 +7,11 @@ from datetime import datetime, timezone
 
 import frappe
 import pytest
-from factories import deliver, mail, make_account, make_customer, new_mailbox, site_user, unique
+from factories import deliver, mail, make_account, make_customer, new_mailbox, set_domains, site_user, unique
 
 from email_sync import api
 from email_sync.engine.namesakes import ADD, ASK, CREATE
+from email_sync.sync.retrofile import file_for_customer
 from email_sync.sync.runner import sync_account
 
 
@@ -125,3 +126,25 @@ def test_only_namesake_emails_take_the_action(dovecot, acme):
 	assert (row.status, row.decision_rule) == ("Needs Review", "unmatched")
 	with pytest.raises(frappe.ValidationError):
 		api.add_address_to_contact([row.name], acme.lee)
+
+
+@pytest.mark.parametrize("action", [ASK, ADD])
+def test_mail_already_waiting_when_the_customer_gets_its_domain_follows_the_setting(dovecot, acme, action):
+	"""Retro-filing makes a Contact per unknown address at a Customer's new domain: not a look-alike."""
+	domain = f"{unique('acme-new')}.test"
+	address = f"lee@{domain}"
+	row = receive(dovecot, acme, f'"Lee Smith" <{address}>', action)
+	assert (row.status, row.decision_rule) == ("Needs Review", "unmatched")  # nobody claims the domain yet
+	set_domains(acme.customer, f"{acme.domain}\n{domain}")
+	frappe.db.commit()
+	with namesake_action(action):
+		file_for_customer(acme.customer)
+	after = frappe.get_doc("Synced Email", row.name)
+	if action == ASK:
+		assert (after.status, after.decision_rule, after.matched_contacts) == ("Needs Review", f"namesake:{address}", acme.lee)
+		assert contacts_of(address) == []
+		with namesake_action(action):
+			assert file_for_customer(acme.customer) == 0  # held for a person: not picked up again
+	else:
+		assert (after.status, after.matched_contacts) == ("Filed", acme.lee)
+		assert contacts_of(address) == [acme.lee]

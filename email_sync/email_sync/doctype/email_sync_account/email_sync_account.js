@@ -41,6 +41,8 @@ frappe.ui.form.on("Email Sync Account", {
 			frm.add_custom_button(__("Import older mail"), () => email_sync_account.import_older_mail(frm), __("Actions"));
 		}
 		frm.add_custom_button(__("Import from file"), () => email_sync_account.import_file(frm), __("Actions"));
+		// The form's message box appends: cleared first, so a refresh (two after the first save) draws it once.
+		frm.dashboard.clear_headline();
 		email_sync_account.show_health(frm);
 		email_sync_account.show_setup_steps(frm);
 		email_sync_account.listen_for_progress(frm);
@@ -205,19 +207,41 @@ const email_sync_account = {
 			.catch(() => {}); // the server's message is already shown
 	},
 
+	// The server tests the saved settings: unsaved changes (a new port, another Security) are saved first.
 	test_connection(frm) {
-		frappe
-			.xcall("email_sync.api.test_connection", { account: frm.doc.name }, "POST", {
-				freeze: true,
-				freeze_message: __("Connecting…"),
-			})
-			.then((r) => {
-				if (!r.connected) {
-					frappe.msgprint({ title: __("Connection failed"), message: r.message, indicator: "red" });
-					return;
-				}
-				email_sync_account.offer_folders(frm, r);
+		const go = () => {
+			const message = __("Connecting to {0}…", [frappe.utils.escape_html(email_sync_account.server_of(frm.doc))]);
+			const started = Date.now();
+			// A sign of life while the server waits on the mail server: the seconds counted up.
+			const ticker = setInterval(() => {
+				const seconds = Math.round((Date.now() - started) / 1000);
+				$("#freeze .freeze-message .lead").text(`${$("<p>").html(message).text()} ${__("{0} s", [seconds])}`);
+			}, 1000);
+			frappe.call({
+				method: "email_sync.api.test_connection",
+				args: { account: frm.doc.name },
+				type: "POST",
+				freeze: true, // frappe.xcall takes no freeze: frappe.call does
+				freeze_message: message,
+				always: () => clearInterval(ticker),
+				callback: ({ message: r }) => {
+					if (!r.connected) {
+						frappe.msgprint({ title: __("Connection failed"), message: frappe.utils.escape_html(r.message), indicator: "red" });
+						return;
+					}
+					email_sync_account.offer_folders(frm, r);
+				},
 			});
+		};
+		frm.is_dirty() ? frm.save().then(go) : go();
+	},
+
+	server_of(d) {
+		if (d.provider === "IMAP" || d.mail_access === "IMAP (XOAUTH2)") {
+			const port = d.imap_port || (d.imap_security === "SSL" ? 993 : 143);
+			return `${d.imap_host || d.email_address}:${port}`;
+		}
+		return d.provider === "Gmail" ? "Gmail" : "Microsoft 365";
 	},
 
 	offer_folders(frm, result) {
@@ -319,9 +343,11 @@ const email_sync_account = {
 			const done = data.fetched || 0;
 			const total = done + (data.remaining || 0);
 			frm.dashboard.show_progress(__("Syncing"), total ? (done / total) * 100 : 0,
-				__("{0} fetched: {1} filed, {2} skipped, {3} for review, {4} errors", [
-					done, data.filed, data.skipped, data.needs_review, data.failed,
-				]));
+				(data.failed === 1
+					? __("{0} fetched: {1} filed, {2} skipped, {3} for review, 1 error", [done, data.filed, data.skipped, data.needs_review])
+					: __("{0} fetched: {1} filed, {2} skipped, {3} for review, {4} errors", [
+						done, data.filed, data.skipped, data.needs_review, data.failed || 0,
+					])));
 		});
 	},
 };

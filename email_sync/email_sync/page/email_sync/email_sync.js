@@ -18,6 +18,7 @@ window.email_sync = window.email_sync || {};
 	const TEXT_COLOR = { green: "var(--green-600)", yellow: "var(--yellow-700, var(--orange-600))", red: "var(--red-600)" };
 	const STATUS_COLOR = { Filed: "green", Skipped: "gray", "Needs Review": "orange", Error: "red" };
 	const LOG_COLOR = { Success: "green", Partial: "orange", Failed: "red", Running: "blue", Skipped: "gray" };
+	const filed_on = (n, where) => (n === 1 ? __("1 email filed on {0}", [where]) : __("{0} emails filed on {1}", [n, where]));
 	const CARDS = 8; // accounts shown before "Show all": those needing attention first
 	const CLAMP = (lines) =>
 		`display:-webkit-box; -webkit-line-clamp:${lines}; -webkit-box-orient:vertical; overflow:hidden; overflow-wrap:anywhere`;
@@ -69,6 +70,7 @@ window.email_sync = window.email_sync || {};
 		refresh() {
 			return frappe.xcall("email_sync.desk.dashboard", { limit: 20 }).then((data) => {
 				this.data = data;
+				this.rows = new Map([...data.needs_review, ...data.recent].map((row) => [row.name, row]));
 				const picked = new Set(this.$body.find(".es-pick:checked").map((_, el) => $(el).data("name")).get());
 				this.page.set_indicator(data.connected ? __("Connected") : __("Disconnected"), data.connected ? "green" : "red");
 				this.render_accounts();
@@ -254,7 +256,8 @@ window.email_sync = window.email_sync || {};
 						title="${esc(row.reason)}">${esc(row.reason)}</div>` : ""}
 					${review && (row.mailboxes || "").includes("\n") ? `<div class="ellipsis small text-muted es-mailboxes" title="${esc(row.mailboxes.split("\n").join(", "))}">
 						${__("In {0} mailboxes: {1}", [row.mailboxes.split("\n").length, esc(row.mailboxes.split("\n").join(", "))])}</div>` : ""}
-					${candidates ? this.candidate_buttons(candidates) : ""}</td>
+					${candidates ? this.candidate_buttons(candidates) : ""}
+					${review ? this.namesake_buttons(row) : ""}</td>
 				<td class="text-muted small" style="white-space:nowrap" title="${esc(row.email_date ? frappe.datetime.str_to_user(row.email_date) : "")}">
 					${row.email_date ? frappe.datetime.comment_when(row.email_date) : ""}</td>
 				<td>${match}</td>
@@ -267,6 +270,7 @@ window.email_sync = window.email_sync || {};
 			$tr.find(".es-file-on").on("click", (e) => this.file_shared([row.name], e.currentTarget.getAttribute("data-customer"),
 				e.currentTarget.getAttribute("data-label")));
 			$tr.find(".es-file-all").on("click", () => this.file_shared([row.name], null));
+			$tr.find(".es-add-address").on("click", (e) => this.add_address(row, e.currentTarget.getAttribute("data-contact")));
 			const $actions = $tr.find(".es-actions");
 			const button = (label, action, cls) =>
 				$(`<button class="btn btn-xs btn-default ${cls}" style="margin-right:4px">${label}</button>`).on("click", action).appendTo($actions);
@@ -281,6 +285,24 @@ window.email_sync = window.email_sync || {};
 				button(__("Issue"), () => this.create_issues([row.name]), "es-create-issue").attr("title", __("Create Issue"));
 			}
 			return $tr;
+		}
+
+		// A new address named like a Contact of its Customer: one click puts it on that Contact (one of them).
+		namesake_buttons(row) {
+			const [rule, address] = (row.decision_rule || "").split(/:(.*)/s);
+			if (rule !== "namesake" || !address) return "";
+			const contacts = (row.matched_contacts || "").split("\n").filter(Boolean).slice(0, 3);
+			return `<div class="es-namesakes small" style="display:flex; flex-wrap:wrap; gap:4px 8px; margin-top:4px">${contacts
+				.map((contact) => `<button class="btn btn-xs btn-default es-add-address" data-contact="${esc(contact)}"
+					style="max-width:320px; overflow:hidden; text-overflow:ellipsis; white-space:nowrap"
+					title="${esc(__("Add {0} to Contact {1} and file the email there", [address, contact]))}">${esc(__("Add address to {0}", [contact]))}</button>`)
+				.join("")}</div>`;
+		}
+
+		add_address(row, contact) {
+			frappe.xcall("email_sync.api.add_address_to_contact", { names: [row.name], contact }).then(() =>
+				this.done(__("Address added to {0}; email filed", [esc(contact)]))
+			);
 		}
 
 		candidate_buttons(candidates) {
@@ -302,8 +324,7 @@ window.email_sync = window.email_sync || {};
 					<div style="display:flex; align-items:center; gap:8px; flex-wrap:wrap">
 						<span class="indicator-pill ${LOG_COLOR[l.status] || "gray"}" style="min-width:72px; justify-content:center">${esc(__(l.status))}</span>
 						<a class="es-log-account" href="/app/email-sync-account/${encodeURIComponent(l.account)}"><b>${esc(l.account)}</b></a>
-						<span class="small">${__("{0} fetched, {1} filed, {2} skipped, {3} for review, {4} errors",
-							[l.fetched || 0, l.filed || 0, l.skipped || 0, l.needs_review || 0, l.failed || 0])}</span>
+						<span class="small es-log-summary">${this.log_summary(l)}</span>
 						<span class="text-muted small" style="margin-left:auto; white-space:nowrap">${esc(__(l.triggered_by || ""))}
 							&middot; ${frappe.datetime.comment_when(l.started)}</span>
 					</div>
@@ -311,6 +332,22 @@ window.email_sync = window.email_sync || {};
 					${l.fix ? `<div class="small text-muted" style="${CLAMP(2)}">${__("What to do")}: ${esc(l.fix)}</div>` : ""}
 				</div>`);
 			});
+		}
+
+		// What a run did, in words: counts that are zero are left out, and a failed run says it failed first.
+		log_summary(l) {
+			const parts = [
+				[l.fetched, __("{0} fetched", [l.fetched])],
+				[l.filed, __("{0} filed", [l.filed])],
+				[l.skipped, __("{0} skipped", [l.skipped])],
+				[l.needs_review, __("{0} for review", [l.needs_review])],
+				[l.failed, l.failed === 1 ? __("1 email could not be read") : __("{0} emails could not be read", [l.failed])],
+			].filter(([n]) => n).map(([, text]) => text);
+			if (l.status === "Failed") {
+				return `<b>${__("The sync failed")}</b>${parts.length ? ` &middot; ${__("before that: {0}", [parts.join(", ")])}` : ""}`;
+			}
+			if (l.status === "Running") return parts.length ? parts.join(", ") : __("Running…");
+			return parts.length ? parts.join(", ") : __("No new mail");
 		}
 
 		progress_of(account) {
@@ -351,6 +388,7 @@ window.email_sync = window.email_sync || {};
 			const dialog = new frappe.ui.Dialog({
 				title: names.length === 1 ? __("Assign email to a Customer") : __("Assign {0} emails to a Customer", [names.length]),
 				fields: [
+					{ fieldtype: "HTML", fieldname: "emails", options: this.which_emails(names) },
 					{ fieldname: "customer", fieldtype: "Link", options: "Customer", label: __("Customer"), reqd: 1 },
 					{
 						fieldname: "contact", fieldtype: "Link", options: "Contact", label: __("Contact"),
@@ -361,9 +399,22 @@ window.email_sync = window.email_sync || {};
 				primary_action_label: __("Assign"),
 				primary_action: (values) =>
 					frappe.xcall("email_sync.api.assign_to_customer", { names, customer: values.customer, contact: values.contact })
-						.then((r) => { dialog.hide(); this.done(__("{0} email(s) filed on {1}", [r.length, values.customer])); }),
+						.then((r) => { dialog.hide(); this.done(filed_on(r.length, esc(values.customer))); }),
 			});
 			dialog.show();
+		}
+
+		// Which email a dialog acts on: subject, sender and date (the first few of several).
+		which_emails(names) {
+			const shown = names.slice(0, 5).map((name) => (this.rows && this.rows.get(name)) || { name });
+			const line = (row) => `<div class="es-which" style="padding:6px 10px; border-bottom:1px solid var(--border-color)">
+				<div class="ellipsis"><b>${esc(row.subject || __("(no subject)"))}</b></div>
+				<div class="small text-muted ellipsis">${esc(row.sender_name ? `${row.sender_name} <${row.sender}>` : row.sender || "")}${
+					row.email_date ? ` &middot; ${esc(frappe.datetime.str_to_user(row.email_date))}` : ""}</div></div>`;
+			const more = names.length > shown.length
+				? `<div class="small text-muted" style="padding:6px 10px">${__("and {0} more", [names.length - shown.length])}</div>` : "";
+			return `<div class="es-assign-emails" style="border:1px solid var(--border-color); border-radius:6px; margin-bottom:12px">
+				${shown.map(line).join("")}${more}</div>`;
 		}
 
 		create_customer(row) {
@@ -389,14 +440,19 @@ window.email_sync = window.email_sync || {};
 
 		file_shared(names, customer, label) {
 			frappe.xcall("email_sync.api.file_shared", { names, customer: customer || "" }).then((r) =>
-				this.done(customer ? __("{0} email(s) filed on {1}", [r.length, esc(label)]) : __("{0} email(s) filed on every Customer sharing the address", [r.length]))
+				this.done(customer ? filed_on(r.length, esc(label)) : r.length === 1
+					? __("1 email filed on every Customer sharing the address") : __("{0} emails filed on every Customer sharing the address", [r.length]))
 			);
 		}
 
 		ignore(names) {
 			if (!names.length) return frappe.msgprint(__("Select emails first."));
-			frappe.confirm(__("Blacklist the sender of {0} email(s)? Their mail will be skipped from now on.", [names.length]), () =>
-				frappe.xcall("email_sync.api.ignore_senders", { names }).then((r) => this.done(__("{0} sender(s) ignored", [r.length])))
+			const question = names.length === 1
+				? __("Blacklist the sender of this email? Their mail will be skipped from now on.")
+				: __("Blacklist the senders of {0} emails? Their mail will be skipped from now on.", [names.length]);
+			frappe.confirm(question, () =>
+				frappe.xcall("email_sync.api.ignore_senders", { names })
+					.then((r) => this.done(r.length === 1 ? __("1 sender ignored") : __("{0} senders ignored", [r.length])))
 			);
 		}
 	};
