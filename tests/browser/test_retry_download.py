@@ -13,12 +13,17 @@ from email_sync.sync.runner import sync_account
 
 
 @pytest.fixture(scope="module")
-def refused(site):
-	"""An account whose second email Dovecot will not hand out: one Error row, the others filed."""
+def server(site):
 	try:
 		server = Dovecot.start(maildir=True, settings={"imap_fetch_failure": "no-after"})
 	except DovecotUnavailable as e:
 		pytest.skip(str(e))
+	yield server
+	server.cleanup()
+
+
+def refused_mail(server):
+	"""An account whose second email Dovecot will not hand out: one Error row, the others filed."""
 	person = party("Retry", "Rita")
 	box = new_mailbox(server)
 	subjects = [f"Order {n} {unique('#')}" for n in (1, 2, 3)]
@@ -27,8 +32,12 @@ def refused(site):
 	account = make_account(server, box, frequency="Manual only")
 	sync_account(account)
 	[error] = synced(account, status="Error")
-	yield frappe._dict(account=account, error=error.name, subject=subjects[1], path=path)
-	server.cleanup()
+	return frappe._dict(account=account, error=error.name, subject=subjects[1], path=path)
+
+
+@pytest.fixture
+def refused(server):
+	return refused_mail(server)
 
 
 def test_retry_on_the_form_files_the_email_once_the_server_hands_it_out(stack, new_page, admin, refused):
@@ -59,4 +68,28 @@ def test_retry_on_the_form_files_the_email_once_the_server_hands_it_out(stack, n
 	assert not frappe.db.exists("Synced Email", refused.error)
 	filed = frappe.get_value("Synced Email", {"account": refused.account, "subject": refused.subject}, "status")
 	assert filed == "Filed"
+	assert not page.errors, page.errors
+
+
+def test_retry_download_on_the_list_for_the_selected_emails(stack, new_page, admin, server):
+	first, second = refused_mail(server), refused_mail(server)
+	first.path.chmod(0o644)
+	second.path.chmod(0o644)
+	page = new_page()
+	login(page, stack, admin.email, admin.password)
+	page.evaluate(
+		"(accounts) => frappe.set_route('List', 'Synced Email', {status: 'Error', account: ['in', accounts]})",
+		[first.account, second.account],
+	)
+	page.wait_for_function("() => window.cur_list && cur_list.doctype === 'Synced Email' && cur_list.data.length === 2")
+	for row in (first, second):
+		page.locator(f'.list-row-checkbox[data-name="{row.error}"]').check()
+	actions = page.locator('#page-List\\/Synced\\ Email\\/List .actions-btn-group')
+	actions.locator('button:has-text("Actions")').click()
+	actions.locator(".dropdown-item", has_text="Retry Download").click()
+	expect(page.locator(".alert-message", has_text="2 of 2 downloaded and filed")).to_be_visible()
+	frappe.db.rollback()
+	for row in (first, second):
+		assert not frappe.db.exists("Synced Email", row.error)
+		assert frappe.db.get_value("Synced Email", {"account": row.account, "subject": row.subject}, "status") == "Filed"
 	assert not page.errors, page.errors
