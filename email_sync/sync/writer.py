@@ -9,6 +9,7 @@ message) and named from the message's identity, so writing the same mail again i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections import Counter
@@ -283,19 +284,68 @@ def _create_contacts(filed: list[Item]) -> None:
 	wanted = {c.email: c for item in filed for c in item.plan.new_contacts}
 	if not wanted:
 		return
-	known = dict(
-		frappe.db.sql(
-			"select lower(email_id), parent from `tabContact Email` where email_id in %(emails)s",
-			{"emails": list(wanted)},
-		)
-	)
-	for email, new in wanted.items():
-		if email not in known:
-			known[email] = insert_contact(new)
+	known = _contacts_by_address(list(wanted))
+	missing = sorted(email for email in wanted if email not in known)
+	if missing:
+		# Another worker may be creating the same person right now (the same mail in two mailboxes, or two
+		# mails of one new sender): one creator per address at a time, and a read of what is committed now,
+		# not of this transaction's older snapshot, once the address is ours.
+		_lock_addresses(missing)
+		known.update(_contacts_by_address(missing, current=True))
+		for email in missing:
+			if email not in known:
+				known[email] = insert_contact(wanted[email])
 	for item in filed:
 		for new in item.plan.new_contacts:
 			if known[new.email] not in item.plan.contacts:
 				item.plan.contacts.append(known[new.email])
+
+
+def _contacts_by_address(emails: list[str], current: bool = False) -> dict[str, str]:
+	# `lock in share mode` reads the latest committed rows (a plain read sees the transaction's snapshot).
+	return dict(
+		frappe.db.sql(
+			"select lower(email_id), parent from `tabContact Email` where email_id in %(emails)s"
+			+ (" lock in share mode" if current else ""),
+			{"emails": emails},
+		)
+	)
+
+
+CONTACT_LOCK_SECONDS = 60
+
+
+def _lock_addresses(emails: list[str]) -> None:
+	"""Hold a database lock per address until this transaction ends (commit or rollback), so a Contact made
+	for it is committed before another sync looks for it. Taken in sorted order: two syncs never wait on
+	each other in a circle. Released by the server too if the worker dies."""
+	held = getattr(frappe.local, "email_sync_contact_locks", None)
+	if not held:
+		held = frappe.local.email_sync_contact_locks = set()
+		frappe.db.after_commit.add(_release_address_locks)
+		frappe.db.after_rollback.add(_release_address_locks)
+	for email in sorted(emails):
+		name = _address_lock_name(email)
+		if name in held:
+			continue
+		if not frappe.db.sql("select get_lock(%s, %s)", (name, CONTACT_LOCK_SECONDS))[0][0]:
+			raise frappe.ValidationError(
+				f"Another sync kept creating the Contact for {email} for over {CONTACT_LOCK_SECONDS} s"
+			)
+		held.add(name)
+
+
+def _release_address_locks() -> None:
+	held = getattr(frappe.local, "email_sync_contact_locks", None) or set()
+	frappe.local.email_sync_contact_locks = set()
+	for name in held:
+		# A connection that is gone has released them already: nothing to do then.
+		with contextlib.suppress(Exception):
+			frappe.db.sql("select release_lock(%s)", (name,))
+
+
+def _address_lock_name(email: str) -> str:
+	return "email_sync:contact:" + _digest(f"{frappe.local.site}\x1f{email}")
 
 
 def insert_contact(new) -> str:
