@@ -239,8 +239,9 @@ class Listener:
 		watchers = [w for _, w in self.watchers.values()]
 		for watcher in watchers:
 			watcher.stop(wait=0)  # all at once: each logs out on its own thread
+		deadline = time.monotonic() + 10  # one still connecting may hold on for its timeout: it is a daemon thread
 		for watcher in watchers:
-			watcher.join(5)
+			watcher.join(max(0.0, deadline - time.monotonic()))
 		self.watchers.clear()
 		with contextlib.suppress(Exception):
 			frappe.cache.delete_value(self._beat_key)
