@@ -62,9 +62,10 @@ def retry(names: list[str]) -> list[dict]:
 	the row is deleted and the new Synced Email's Decision History says it came from a retry. One that still
 	fails keeps its Error row with the server's new reason; one the mailbox no longer holds says so. An
 	account that cannot be reached leaves its rows as they are and says why."""
-	rows = [frappe.get_doc("Synced Email", name) for name in dict.fromkeys(names)]
-	if len(rows) > MAX_RETRIES:
+	names = list(dict.fromkeys(names))
+	if len(names) > MAX_RETRIES:
 		frappe.throw(_("Retry at most {0} emails at a time.").format(MAX_RETRIES))
+	rows = [frappe.get_doc("Synced Email", name) for name in names]
 	for row in rows:
 		row.check_permission("write")
 		if not is_failed_download(row):
