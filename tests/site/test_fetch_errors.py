@@ -96,6 +96,8 @@ def test_retry_needs_write_permission_and_a_failed_download(poisoned):
 
 	with pytest.raises(frappe.ValidationError, match="nothing to retry"):
 		retry_download([filed.name])
+	with pytest.raises(frappe.ValidationError, match="at most 50"):  # each is a download while the user waits
+		retry_download([error.name] + [f"missing-{n}" for n in range(50)])
 
 	frappe.set_user(site_user("retry-reader", "Sales Manager"))  # may read Synced Emails, not write them
 	with pytest.raises(frappe.PermissionError):
