@@ -47,7 +47,7 @@ def shared_addresses(match: Match, customers_by_contact: dict[str, list[str]]) -
 	for email, contacts in match.matched.items():
 		customers = _unique(c for contact in contacts for c in customers_by_contact.get(contact, ()))
 		if len(customers) > 1:
-			shared[email] = customers
+			shared[email] = sorted(customers)  # the same sentence whatever order the site answered in
 	return shared
 
 

@@ -48,7 +48,7 @@ def file_shared(names: list[str], customer: str | None = None) -> list[str]:
 
 def add_candidates(rows: list[dict]) -> None:
 	"""Name the candidates on each shared-address row (of the Email Sync page): `candidates`, one per
-	Customer, {customer, customer_name, contacts: [{name, full_name}]}, in the order they matched."""
+	Customer, {customer, customer_name, contacts: [{name, full_name}]}."""
 	shared = [r for r in rows if r.get("decision_rule") == RULE]
 	contacts = sorted({c for r in shared for c in _lines(r.get("matched_contacts"))})
 	customers = sorted({c for r in shared for c in _lines(r.get("matched_customers"))})
@@ -68,7 +68,7 @@ def add_candidates(rows: list[dict]) -> None:
 					if customer in of.get(c, ())
 				],
 			}
-			for customer in _lines(row.get("matched_customers"))
+			for customer in sorted(_lines(row.get("matched_customers")))  # in the order the reason names them
 			if customer in customer_names  # a Customer deleted since is no choice
 		]
 

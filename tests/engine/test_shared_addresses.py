@@ -47,7 +47,7 @@ def test_needs_review_holds_a_family_address_with_both_candidates():
 	assert plan.contacts == ["Pat Smith (Senior)", "Pat Smith (Junior)"]
 	assert plan.customers == ["Smith Senior", "Smith Junior"]
 	assert plan.reason == (
-		"smiths@home.example is shared by Contacts of Smith Senior and Smith Junior: choose where to file it."
+		"smiths@home.example is shared by Contacts of Smith Junior and Smith Senior: choose where to file it."
 	)
 	assert plan.new_contacts == []
 
@@ -71,7 +71,7 @@ def test_two_shared_addresses_that_name_no_common_customer_are_both_explained():
 	assert plan.status == NEEDS_REVIEW
 	assert plan.customers == ["Smith Senior", "Smith Junior", "Acme", "Initech"]
 	assert plan.reason == (
-		"smiths@home.example is shared by Contacts of Smith Senior and Smith Junior; "
+		"smiths@home.example is shared by Contacts of Smith Junior and Smith Senior; "
 		"casey@consult.example is shared by Contacts of Acme and Initech: choose where to file it."
 	)
 
