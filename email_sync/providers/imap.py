@@ -90,6 +90,7 @@ HANDSHAKE_TIMEOUT = 6.0  # seconds
 PROBE_TIMEOUT = 3.0  # seconds, for the second look that tells which Security the port speaks
 PLAIN_GREETINGS = (b"* OK", b"* PREAUTH", b"* BYE")
 FETCH_ITEMS = "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[])"
+MAX_DROPS = 12  # reconnects after dropped FETCHes per provider: each message that drops it costs up to three
 
 
 class IMAPProvider(Provider):
@@ -118,6 +119,7 @@ class IMAPProvider(Provider):
 		self._caps: set[str] = set()
 		self._raw_names: dict[str, str] = {}  # display name -> name on the wire, from the last LIST
 		self._selected: str | None = None  # the folder EXAMINEd last on this connection
+		self._drops = 0  # connections the server dropped while handing out messages (see _answers)
 
 	# -- connection --------------------------------------------------------------------------------
 
@@ -667,10 +669,10 @@ class IMAPProvider(Provider):
 		"""The messages of `uids` that still exist, in UID order. One the server answers without its content
 		(FETCH refused with NO or BAD, or a reply lacking the body) comes back as an error item: skipping it
 		would lose it, and stopping would block the folder at it on every run."""
-		wanted, found, refusals = set(uids), {}, []
+		wanted, found, refusals, dropped_on = set(uids), {}, [], []
 		from_sent = plan.folder.role == "sent"
-		for uid_set in uid_sets(uids):
-			items, refusal = self._uid_fetch(uid_set, FETCH_ITEMS)
+		answers = self._answers(plan, uids, dropped_on)
+		for items, refusal in answers:
 			if refusal:
 				refusals.append(refusal)
 			for item in items:
@@ -684,6 +686,16 @@ class IMAPProvider(Provider):
 					from_sent_folder=from_sent,
 					received_at=parse_internaldate(item.get("INTERNALDATE")),
 				)
+		for uid in dropped_on:
+			found[uid] = FetchedMessage(
+				raw=b"",
+				folder=plan.folder.name,
+				provider_id=provider_id_for(plan.folder.name, plan.uidvalidity, uid),
+				from_sent_folder=from_sent,
+				error=f"{self.host} closes the connection whenever this message is read, so it cannot be "
+				"downloaded (the server's own log says why).",
+				error_code="message_unavailable",
+			)
 		missing = [uid for uid in uids if uid not in found]
 		if missing:
 			# Expunged since the search: gone, nothing to file. Still there: the server would not hand it out.
@@ -698,6 +710,50 @@ class IMAPProvider(Provider):
 					error_code="message_unavailable",
 				)
 		return [found[uid] for uid in uids if uid in found]
+
+	def _answers(self, plan: _Plan, uids: list[int], dropped_on: list[int]) -> Iterator[tuple[list[dict], str]]:
+		"""The FETCH answers for the bodies of `uids`. Some servers answer a message they cannot read by
+		dropping the connection (Dovecot's default `imap_fetch_failure`): then the rest is read one message at
+		a time on a new connection, and a message that drops it again when read alone, twice, is put in
+		`dropped_on` instead of stopping the folder at it on every run. When the server cannot be reached
+		again, or keeps dropping, the run stops (ConnectionFailed) and resumes from the cursor."""
+		sets = list(uid_sets(uids))
+		for done, uid_set in enumerate(sets):
+			try:
+				yield self._uid_fetch(uid_set, FETCH_ITEMS)
+			except ConnectionFailed:
+				break
+		else:
+			return
+		received, broken = {uid for s in sets[:done] for uid in _uids_in(s)}, True
+		for uid in uids:
+			if uid in received:
+				continue
+			for _ in range(2):
+				if broken:
+					self._reopen(plan)
+				try:
+					answer = self._uid_fetch(str(uid), FETCH_ITEMS)
+				except ConnectionFailed:
+					broken = True
+					continue
+				broken = False
+				yield answer
+				break
+			else:
+				dropped_on.append(uid)
+		if broken:
+			self._reopen(plan)  # the next batch or folder needs a working connection
+
+	def _reopen(self, plan: _Plan) -> None:
+		"""A new connection with the plan's folder open, after the server dropped the last one. Bounded per
+		provider: a server that drops every connection is down, not refusing one message."""
+		self._drops += 1
+		if self._drops > MAX_DROPS:
+			raise ConnectionFailed(f"{self.host} keeps closing the connection while messages are read.")
+		self.connect()
+		if self._examine(plan.folder).uidvalidity != plan.uidvalidity:
+			raise ConnectionFailed(f'The folder "{plan.folder.name}" on {self.host} was renumbered during the sync.')
 
 	def _still_there(self, folder: Folder, uids: list[int]) -> list[int]:
 		"""Which of `uids` the open folder still holds (UID SEARCH reads the index, never the messages)."""
@@ -927,6 +983,13 @@ def uid_sets(uids: Iterable[int], max_chars: int = MAX_UID_SET) -> Iterator[str]
 		length += len(part) + 1
 	if parts:
 		yield ",".join(parts)
+
+
+def _uids_in(uid_set: str) -> Iterator[int]:
+	"""The UIDs of a set made by uid_sets (its ranges hold only UIDs that were asked for)."""
+	for part in uid_set.split(","):
+		first, _, last = part.partition(":")
+		yield from range(int(first), int(last or first) + 1)
 
 
 def _ranges(uids: list[int]) -> Iterator[tuple[int, int]]:

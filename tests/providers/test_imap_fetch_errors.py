@@ -8,9 +8,12 @@ FETCH and answers NO; the default, `disconnect-immediately`, drops the connectio
 
 from __future__ import annotations
 
+import contextlib
 import email
 import os
+import signal
 import socket
+import subprocess
 import threading
 from email.message import EmailMessage
 
@@ -101,22 +104,53 @@ def test_an_unreadable_message_is_an_error_item_and_the_folder_goes_on(answering
 	assert [subject(m) for m in again] == ["Message 6"]
 
 
-def test_a_dropped_connection_still_stops_the_run_and_resumes_from_the_cursor(dropping_server: Dovecot):
+def test_a_message_the_server_drops_the_connection_on_is_an_error_item_and_the_folder_goes_on(
+	dropping_server: Dovecot,
+):
 	mailbox = Mailbox(dropping_server, dropping_server.add_user())
-	mailbox.append("INBOX", [message(n) for n in range(1, 6)])
-	path = mailbox.make_unreadable("INBOX", 3)
+	mailbox.append("INBOX", [message(n) for n in range(1, 7)])
+	mailbox.make_unreadable("INBOX", 3)
+	mailbox.make_unreadable("INBOX", 5)
 
-	handed = []
-	with pytest.raises(ConnectionFailed), IMAPProvider(config(mailbox, batch_size=2)) as provider:
-		for batch in provider.fetch(None):
-			handed.append(batch)  # noqa: PERF402 - what was handed out before the connection broke
-	assert [[uid(m) for m in b.messages] for b in handed] == [[1, 2]]
-	assert handed[0].cursor["folders"]["INBOX"]["last_uid"] == 2
+	with IMAPProvider(config(mailbox, batch_size=4)) as provider:
+		batches = list(provider.fetch(None))
 
-	path.chmod(0o644)  # the server is well again: the next run goes on from the cursor, nothing skipped
-	with IMAPProvider(config(mailbox, batch_size=2)) as provider:
-		resumed = [m for b in provider.fetch(handed[0].cursor) for m in b.messages]
-	assert [subject(m) for m in resumed] == ["Message 3", "Message 4", "Message 5"]
+	handed = [m for b in batches for m in b.messages]
+	assert [uid(m) for m in handed] == [1, 2, 3, 4, 5, 6]
+	assert [uid(m) for m in handed if m.failed] == [3, 5]
+	assert all("closes the connection whenever this message is read" in m.error for m in handed if m.failed)
+	assert [subject(m) for m in handed if not m.failed] == ["Message 1", "Message 2", "Message 4", "Message 6"]
+	assert batches[-1].cursor["folders"]["INBOX"]["last_uid"] == 6
+
+
+def take_down(server: Dovecot) -> None:
+	"""Stop the server and the processes serving its open connections (they outlive Dovecot's master)."""
+	children = subprocess.run(["pgrep", "-P", str(server._proc.pid)], capture_output=True, text=True).stdout.split()
+	server.stop()
+	for pid in children:
+		with contextlib.suppress(ProcessLookupError):
+			os.kill(int(pid), signal.SIGKILL)
+
+
+def test_a_server_that_goes_away_stops_the_run_which_resumes_from_the_cursor():
+	server = _server(settings={"imap_fetch_failure": "no-after"})
+	try:
+		mailbox = Mailbox(server, server.add_user())
+		mailbox.append("INBOX", [message(n) for n in range(1, 6)])
+		handed = []
+		with pytest.raises(ConnectionFailed), IMAPProvider(config(mailbox, batch_size=2, timeout=3)) as provider:
+			for batch in provider.fetch(None):
+				handed.append(batch)
+				take_down(server)  # after the first batch: nothing after it may be taken as read
+		assert [[uid(m) for m in b.messages] for b in handed] == [[1, 2]]
+		assert handed[0].cursor["folders"]["INBOX"]["last_uid"] == 2
+
+		server._run()  # back up: the next run goes on from the cursor, nothing skipped
+		with IMAPProvider(config(mailbox, batch_size=2)) as provider:
+			resumed = [m for b in provider.fetch(handed[0].cursor) for m in b.messages]
+		assert [subject(m) for m in resumed] == ["Message 3", "Message 4", "Message 5"]
+	finally:
+		server.cleanup()
 
 
 def test_fetch_one_downloads_a_message_again_once_the_server_hands_it_out(answering_server: Dovecot):
