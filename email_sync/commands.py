@@ -202,7 +202,7 @@ def doctor(context):
 				click.echo(f"       What to do: {check.fix}")
 		failing = [c.name for c in checks if not c.ok]
 		if failing:
-			_fail(f"{len(failing)} check(s) failed: {', '.join(failing)}.")
+			_fail(f"{'1 check' if len(failing) == 1 else f'{len(failing)} checks'} failed: {', '.join(failing)}.")
 		click.echo("Everything Email Sync needs is in place.")
 
 

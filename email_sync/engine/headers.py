@@ -278,7 +278,8 @@ def repair_header_block(raw: bytes, defects: list[str]) -> bytes:
 		name, _, rest = lines[i].partition(b":")
 		lines[i] = name.rstrip(b"\t ") + b":" + rest
 	if obsolete:
-		defects.append(f"{len(obsolete)} header name(s) with space before the colon read as headers")
+		names = "1 header name" if len(obsolete) == 1 else f"{len(obsolete)} header names"
+		defects.append(f"{names} with space before the colon read as headers")
 	bad = [i for i, line in enumerate(lines) if not _HEADER_START.match(line)]
 	if bad:
 		last_known = max((i for i, line in enumerate(lines) if _known(line)), default=-1)
@@ -286,7 +287,8 @@ def repair_header_block(raw: bytes, defects: list[str]) -> bytes:
 		if folded:
 			for i in folded:
 				lines[i] = b" " + lines[i]
-			defects.append(f"{len(folded)} unindented line(s) in the header block read as continuations")
+			count = "1 unindented line" if len(folded) == 1 else f"{len(folded)} unindented lines"
+			defects.append(f"{count} in the header block read as continuations")
 			return b"\n".join(lines) + raw[end:]
 	if obsolete:
 		return b"\n".join(lines) + raw[end:]

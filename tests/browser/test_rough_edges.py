@@ -157,6 +157,15 @@ def test_email_sync_page_wording_assign_dialog_viewer_and_review_order(stack, ne
 	dialog.locator(".modal-footer .btn-primary", has_text="Assign").click()
 	expect(page.locator(".desk-alert .alert-message").filter(has_text=f"1 email filed on {acme.customer}")).to_be_visible()
 	assert "(s)" not in page.locator(".email-sync-page").inner_text()
+
+	# The Sync Log list: the failed run is red and counts nothing it never reached (no "Failed 0")
+	page.evaluate("(account) => frappe.set_route('List', 'Email Sync Log', {account})", broken)
+	row = page.locator(".list-row-container .list-row").first
+	expect(row.locator(".indicator-pill").first).to_have_text("Failed")
+	counts = row.locator(".list-row-col").all_inner_texts()
+	assert not any(text.strip() == "0" for text in counts), counts
+	settle(page)
+	shoot(page, "sync-log-failed-run")
 	assert not page.errors, page.errors
 
 

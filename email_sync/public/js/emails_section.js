@@ -83,7 +83,7 @@ email_sync.EmailsSection = class {
 				: `<span class="email-sync-issue small text-muted" title="${__("Issue")}">${esc(email.reference_name)}</span>`;
 		}
 		const clip = email.attachment_count
-			? `<span class="email-sync-attachment text-muted small" title="${__("{0} attachment(s)", [email.attachment_count])}"
+			? `<span class="email-sync-attachment text-muted small" title="${email.attachment_count === 1 ? __("1 attachment") : __("{0} attachments", [email.attachment_count])}"
 				style="display:inline-flex; align-items:center; gap:2px; white-space:nowrap">${frappe.utils.icon("attachment", "xs")}${email.attachment_count}</span>`
 			: "";
 		const $row = $(`<div class="email-sync-row" data-name="${esc(email.name)}"
