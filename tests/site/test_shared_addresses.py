@@ -18,18 +18,16 @@ from email_sync.sync.runner import sync_account
 
 @contextmanager
 def shared_addresses(action):
-	"""The site-wide setting, for as short as the sync needs it (other suites share the site)."""
-	settings = frappe.get_single("Email Sync Settings")
-	before = settings.shared_address_action
-	settings.shared_address_action = action
-	settings.save()
+	"""The site-wide setting, for as short as the sync needs it. Only this field is written: other suites
+	share the site and change other settings meanwhile."""
+	field = "shared_address_action"
+	before = frappe.db.get_single_value("Email Sync Settings", field) or "File on all"
+	frappe.db.set_single_value("Email Sync Settings", field, action)
 	frappe.db.commit()
 	try:
 		yield
 	finally:
-		settings = frappe.get_single("Email Sync Settings")
-		settings.shared_address_action = before
-		settings.save()
+		frappe.db.set_single_value("Email Sync Settings", field, before)
 		frappe.db.commit()
 
 
