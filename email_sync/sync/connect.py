@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import frappe
 from frappe import _
-from frappe.utils import get_url, now_datetime
+from frappe.utils import get_url, now_datetime, today
 
 from email_sync.providers import ProviderError
 from email_sync.sync.company import is_shared
@@ -116,6 +116,9 @@ def finish(account_name: str, code: str) -> None:
 		values.update(status="Active", consecutive_failures=0, next_sync_after=None)
 		if not account.get("activated_on"):
 			values["activated_on"] = now_datetime()  # older mail is history: see IssueRouter
+		if not account.get("sync_start_date"):
+			# An account saved before the form showed the date: the form's default, never "all mail ever".
+			values["sync_start_date"] = today()
 	frappe.db.set_value("Email Sync Account", account.name, values)
 	frappe.db.commit()
 

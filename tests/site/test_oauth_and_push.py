@@ -189,3 +189,26 @@ def rfc822(sender: str, to: str, subject: str) -> bytes:
 		f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{unique('m')}@test>\r\n"
 		f"Date: Fri, 20 Nov 2026 09:00:00 +0000\r\n\r\nbody\r\n"
 	).encode()
+
+
+def test_connecting_an_account_saved_without_a_start_date_starts_at_today_not_at_all_mail(web, browser):
+	gmail = GmailEmulator(address=f"{unique('gm')}@gmail-workspace.example").start()
+	try:
+		settings = frappe.get_single("Email Sync Settings")
+		settings.google_client_id, settings.google_client_secret = gmail.client_id, gmail.client_secret
+		settings.save()
+		set_site_config("email_sync_endpoints", {"google_auth": gmail.base, "google_api": gmail.url})
+		account = frappe.get_doc(
+			{"doctype": "Email Sync Account", "provider": "Gmail", "email_address": gmail.address, "status": "Draft"}
+		).insert().name
+		frappe.db.set_value("Email Sync Account", account, "sync_start_date", None)  # saved before the form showed it
+		frappe.db.commit()
+		gmail.add_message(sender="old@example.org", subject="Years old", date=datetime(2019, 5, 1, tzinfo=timezone.utc))
+
+		consent = requests.get(connect_url(web, browser, account), allow_redirects=False)
+		assert browser.get(consent.headers["Location"], allow_redirects=False).status_code in (301, 302, 303)
+		doc = account_doc(account)
+		assert doc.status == "Active" and str(doc.sync_start_date) == frappe.utils.today()
+		assert sync_account(account)["fetched"] == 0  # the 2019 mail is not read by the sync
+	finally:
+		gmail.stop()
