@@ -197,15 +197,17 @@ window.email_sync = window.email_sync || {};
 		render_emails($section, title, rows, review, total, picked) {
 			$section.empty();
 			const count = total != null ? ` <span class="text-muted" style="font-weight:normal">(${total})</span>` : "";
-			const bulk = review
-				? `<button class="btn btn-xs btn-default es-bulk-assign">${__("Assign to Customer")}</button>
-				   <button class="btn btn-xs btn-default es-bulk-issues">${__("Create Issues")}</button>
-				   <button class="btn btn-xs btn-default es-bulk-ignore">${__("Ignore Senders")}</button>`
-				: `<button class="btn btn-xs btn-default es-bulk-issues">${__("Create Issues")}</button>`;
+			const may = this.may();
+			const bulk = [
+				review && may.assign ? `<button class="btn btn-xs btn-default es-bulk-assign">${__("Assign to Customer")}</button>` : "",
+				may.issue ? `<button class="btn btn-xs btn-default es-bulk-issues">${__("Create Issues")}</button>` : "",
+				review && may.ignore ? `<button class="btn btn-xs btn-default es-bulk-ignore">${__("Ignore Senders")}</button>` : "",
+			].join("");
 			$section.append(`<div style="display:flex; align-items:center; gap:8px; margin-bottom:10px">
 				<h5 style="margin:0">${title}${count}</h5>
 				<span class="es-bulk small text-muted" style="margin-left:auto; display:flex; align-items:center; gap:6px">
-					${rows.length ? `<span class="es-bulk-hint">${__("With selected:")}</span>` : ""}${bulk}</span></div>`);
+					${rows.length && bulk ? `<span class="es-bulk-hint">${__("With selected:")}</span>` : ""}${bulk}</span></div>`);
+			if (review && rows.length) $section.append(this.missing_rights(may));
 			if (!rows.length) {
 				$section.find(".es-bulk").addClass("hidden");
 				$section.append(`<p class="text-muted" style="margin:0">${review ? __("Nothing needs review.") : __("No emails synced yet.")}</p>`);
@@ -236,9 +238,11 @@ window.email_sync = window.email_sync || {};
 		}
 
 		email_row(row, review, picked) {
+			const may = this.may();
 			const customers = (row.matched_customers || "").split("\n").filter(Boolean);
 			// An address Contacts of several Customers share: the candidates, each a click away
 			const candidates = review && row.candidates && row.candidates.length ? row.candidates : null;
+			const filing = candidates && may.assign; // File on <Customer> writes that Customer
 			const match = candidates
 				? `<span class="ellipsis es-shared-match" style="display:block" title="${esc(__("Address shared by these Customers"))}">${
 					candidates.map((c) => esc(c.customer_name)).join(` <span class="text-muted small">${__("or")}</span> `)}</span>`
@@ -256,8 +260,8 @@ window.email_sync = window.email_sync || {};
 						title="${esc(row.reason)}">${esc(row.reason)}</div>` : ""}
 					${review && (row.mailboxes || "").includes("\n") ? `<div class="ellipsis small text-muted es-mailboxes" title="${esc(row.mailboxes.split("\n").join(", "))}">
 						${__("In {0} mailboxes: {1}", [row.mailboxes.split("\n").length, esc(row.mailboxes.split("\n").join(", "))])}</div>` : ""}
-					${candidates ? this.candidate_buttons(candidates) : ""}
-					${review ? this.namesake_buttons(row) : ""}</td>
+					${filing ? this.candidate_buttons(candidates) : ""}
+					${review && may.assign ? this.namesake_buttons(row) : ""}</td>
 				<td class="text-muted small" style="white-space:nowrap" title="${esc(row.email_date ? frappe.datetime.str_to_user(row.email_date) : "")}">
 					${row.email_date ? frappe.datetime.comment_when(row.email_date) : ""}</td>
 				<td>${match}</td>
@@ -275,13 +279,13 @@ window.email_sync = window.email_sync || {};
 			const button = (label, action, cls) =>
 				$(`<button class="btn btn-xs btn-default ${cls}" style="margin-right:4px">${label}</button>`).on("click", action).appendTo($actions);
 			if (review) {
-				button(__("Assign"), () => this.assign([row.name]), "es-assign").attr("title", __("Assign to Customer"));
-				button(__("New Customer"), () => this.create_customer(row), "es-create-customer").attr("title", __("Create Customer"));
-				button(__("Ignore"), () => this.ignore([row.name]), "es-ignore").attr("title", __("Ignore sender"));
+				if (may.assign) button(__("Assign"), () => this.assign([row.name]), "es-assign").attr("title", __("Assign to Customer"));
+				if (may.customer) button(__("New Customer"), () => this.create_customer(row), "es-create-customer").attr("title", __("Create Customer"));
+				if (may.ignore) button(__("Ignore"), () => this.ignore([row.name]), "es-ignore").attr("title", __("Ignore sender"));
 			}
 			if (row.issue) {
 				$actions.append(`<a class="btn btn-xs btn-default" href="/app/issue/${encodeURIComponent(row.issue)}">${esc(row.issue)}</a>`);
-			} else if (row.status === "Filed" || review) {
+			} else if (may.issue && (row.status === "Filed" || review)) {
 				button(__("Issue"), () => this.create_issues([row.name]), "es-create-issue").attr("title", __("Create Issue"));
 			}
 			return $tr;
@@ -381,6 +385,31 @@ window.email_sync = window.email_sync || {};
 		done(message) {
 			frappe.show_alert({ message, indicator: "green" });
 			this.refresh();
+		}
+
+		// The actions this user may take (the server checks the same rights): a button that can only answer
+		// "Not permitted" is not offered. A Support Team reviewer, for one, may create Issues but not Customers.
+		may() {
+			return {
+				// Filing writes the Customer's Contact (every role may edit the Contacts it owns, so the Customer decides)
+				assign: frappe.model.can_write("Customer") && frappe.model.can_write("Contact"),
+				customer: frappe.model.can_create("Customer"),
+				ignore: frappe.model.can_create("Email Sync Blacklist"),
+				issue: frappe.model.can_create("Issue"),
+			};
+		}
+
+		// Says who can do what this user cannot, so a reviewer knows whom to ask.
+		missing_rights(may) {
+			const lines = [];
+			if (!may.assign || !may.customer) {
+				lines.push(__("Assigning an email to a Customer, or creating the Customer, needs the right to edit Customers (the Sales User role)."));
+			}
+			if (!may.ignore) lines.push(__("Ignoring a sender (blacklisting it) is for System Managers."));
+			if (!may.issue) lines.push(__("Creating Issues needs the Support Team role."));
+			return lines.length
+				? `<p class="es-missing-rights small text-muted" style="margin:0 0 8px">${lines.map(esc).join(" ")}</p>`
+				: "";
 		}
 
 		assign(names) {
