@@ -62,3 +62,27 @@ def test_a_missing_folder_is_connected_with_the_live_list_to_pick_from(stack, ne
 	assert frappe.get_all("Email Sync Folder", filters={"parent": account}, pluck="folder_name") == ["Sent"]
 	settle(page)
 	assert not page.errors, page.errors
+
+
+def test_the_folder_picker_starts_from_what_an_empty_list_syncs(stack, new_page, admin, dovecot):
+	box = new_mailbox(dovecot)
+	account = make_account(dovecot, box, status="Draft", frequency="Manual only", direction="Bidirectional")
+	page = new_page()
+	login(page, stack, admin.email, admin.password)
+	go(page, stack, f"email-sync-account/{account}")
+	wait_for_form(page, "Email Sync Account", account)
+
+	page.locator(".page-actions button", has_text="Test Connection").click()
+	dialog = page.locator(".modal.show")
+	expect(dialog.locator(".modal-title")).to_have_text("Connected: choose folders to sync")
+	option = lambda name: dialog.locator(".checkbox label", has_text=name)  # noqa: E731
+	expect(option("INBOX")).to_have_text("INBOX")  # its role is not repeated after its name
+	expect(option("INBOX").locator("input")).to_be_checked()
+	expect(option("Sent").locator("input")).to_be_checked()  # Bidirectional reads Sent too
+	expect(option("Drafts").locator("input")).not_to_be_checked()
+	dialog.locator(".btn-primary", has_text="Use these folders").click()
+	page.keyboard.press("Control+s")
+	expect(page.locator(".indicator-pill", has_text="Not Saved")).to_have_count(0)
+	frappe.db.rollback()
+	assert sorted(frappe.get_all("Email Sync Folder", filters={"parent": account}, pluck="folder_name")) == ["INBOX", "Sent"]
+	assert not page.errors, page.errors

@@ -246,6 +246,9 @@ const email_sync_account = {
 
 	offer_folders(frm, result) {
 		const chosen = new Set((frm.doc.folders || []).map((row) => row.folder_name));
+		// No folders yet means the inbox (and Sent when bidirectional): ticked, so the picker starts from what syncs
+		const by_default = (f) =>
+			!chosen.size && (f.role === "inbox" || (f.role === "sent" && frm.doc.direction === "Bidirectional"));
 		// Connected, but a folder to sync is missing: same picker, with what is wrong on top.
 		const tone = result.ok ? "text-success" : "text-danger";
 		const dialog = new frappe.ui.Dialog({
@@ -260,9 +263,9 @@ const email_sync_account = {
 					options: result.folders
 						.filter((f) => f.role !== "junk")
 						.map((f) => ({
-							label: f.role ? `${f.name} (${f.role})` : f.name,
+							label: f.role && f.role !== f.name.toLowerCase() ? `${f.name} (${f.role})` : f.name,
 							value: f.name,
-							checked: chosen.has(f.name),
+							checked: chosen.has(f.name) || by_default(f),
 						})),
 				},
 			],
