@@ -10,6 +10,9 @@ from dataclasses import dataclass
 import frappe
 
 QUEUE = "long"  # where sync jobs run (tasks.py)
+DISPATCHER = "email_sync.sync.dispatcher.dispatch"  # scheduled every minute (hooks.py)
+# The dispatcher is due every minute; a busy default queue may hold a run up for a few. Longer: nothing runs it.
+DISPATCHER_STALE_MINUTES = 10
 
 
 @dataclass
@@ -39,7 +42,27 @@ def scheduler_check() -> Check:
 	if is_scheduler_inactive(verbose=False):
 		return Check("Scheduler", False, "The scheduler is paused or the site is in maintenance mode.",
 			"Turn off maintenance_mode and pause_scheduler in the site config.")  # fmt: skip
-	return Check("Scheduler", True, "Enabled.")
+	return dispatcher_check()
+
+
+def dispatcher_check(now=None) -> Check:
+	"""Enabled is only the site's flag: whether a scheduler process (and a worker on the default queue) runs
+	shows in when Email Sync's per-minute dispatcher last ran."""
+	from frappe.utils import now_datetime
+
+	job = frappe.db.get_value("Scheduled Job Type", {"method": DISPATCHER}, ["last_execution", "creation"], as_dict=True)
+	if not job:
+		return Check("Scheduler", False, "Email Sync's dispatcher is not among the site's scheduled jobs.",
+			f"bench --site {frappe.local.site} migrate")  # fmt: skip
+	minutes = int(((now or now_datetime()) - (job.last_execution or job.creation)).total_seconds() // 60)
+	if minutes <= DISPATCHER_STALE_MINUTES:
+		return Check("Scheduler", True, "Enabled, and running.")
+	since = f"has not run for {minutes} minutes" if job.last_execution else f"has never run ({minutes} minutes since install)"
+	return Check("Scheduler", False,
+		f"Enabled, but Email Sync's dispatcher {since}: no scheduler process runs for this bench (or no worker takes "
+		"the default queue), so accounts only sync on Sync Now.",
+		"Start the scheduler and workers: bench start (its schedule and worker lines), or bench schedule and "
+		"bench worker under your supervisor setup.")  # fmt: skip
 
 
 def redis_check() -> Check:
