@@ -58,5 +58,6 @@ def hold_for_review(row, customer: str, address: str, contacts: list[str]) -> No
 		"matched_customers": customer,
 		"confidence": 90,
 	}
-	for name in frappe.get_all("Synced Email", filters={"email_key": row.email_key, "status": "Needs Review"}, pluck="name"):
+	copies = frappe.get_all("Synced Email", filters={"email_key": row.email_key, "status": "Needs Review"}, pluck="name")
+	for name in {row.name, *(copies if row.email_key else [])}:
 		frappe.db.set_value("Synced Email", name, values)
