@@ -45,6 +45,16 @@ def test_a_new_draft_shows_its_checklist_once_with_step_2_done_without_a_usernam
 	settle(page, 800)
 	expect(page.locator(".form-message").get_by_text("Set up this mailbox")).to_have_count(1)
 	shoot(page, "account-draft-steps")
+
+	# Its card on the Email Sync page offers no Sync Now either (a Draft cannot sync), only its setup
+	name = page.evaluate("cur_frm.doc.name")
+	open_email_sync_page(page, stack)
+	page.wait_for_selector(".es-account")
+	if page.locator(".es-account-filter").is_visible():
+		page.locator(".es-account-filter").fill(name)
+	card = page.locator(f'.es-account[data-account="{name}"]')
+	expect(card.locator("a.btn", has_text="Finish setup")).to_be_visible()
+	expect(card.locator(".es-sync")).to_have_count(0)
 	assert not page.errors, page.errors
 
 

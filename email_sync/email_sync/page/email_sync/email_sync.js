@@ -154,8 +154,9 @@ window.email_sync = window.email_sync || {};
 				${a.health_fix ? `<div class="small text-muted" style="${CLAMP(2)}" title="${esc(a.health_fix)}">${esc(a.health_fix)}</div>` : ""}
 				<div class="es-progress small text-muted"></div>
 				${frappe.user.has_role("System Manager") ? `<div style="margin-top:auto; padding-top:6px; display:flex; gap:6px">
-					<button class="btn btn-xs btn-default es-sync">${__("Sync Now")}</button>
-					<a class="btn btn-xs btn-default" href="/app/email-sync-account/${encodeURIComponent(a.name)}">${__("Open")}</a>
+					${["Draft", "Disconnected"].includes(a.status) ? "" : `<button class="btn btn-xs btn-default es-sync">${__("Sync Now")}</button>`}
+					<a class="btn btn-xs btn-default" href="/app/email-sync-account/${encodeURIComponent(a.name)}">${
+						a.status === "Draft" ? __("Finish setup") : __("Open")}</a>
 				</div>` : ""}</div>`);
 			const progress = this.progress_of(a.name);
 			if (progress) $card.find(".es-progress").html(progress);
