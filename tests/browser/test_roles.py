@@ -83,6 +83,20 @@ def test_sales_user_opens_emails_without_permission_messages(stack, new_page, sa
 		expect(page.locator(".modal.show")).to_have_count(0)
 
 
+def test_sales_user_replies_from_the_viewer_with_the_email_quoted(stack, new_page, sales_user, umbrella):
+	"""Frappe's composer looks for a signature in Email Account, which a Sales User may not read: the reply
+	opens without a permission message and quotes the email it answers."""
+	page = new_page()
+	login(page, stack, sales_user.email, sales_user.password)
+	rows = open_emails_tab(page, stack, umbrella.customer.customer)
+	rows.filter(has_text=umbrella.subjects.order).click()
+	page.locator(".modal.show .btn-primary", has_text="Reply").click()
+	composer = page.locator(".modal.show .modal-dialog", has=page.locator("[data-fieldname='recipients']"))
+	expect(composer.locator("[data-fieldname='subject'] input")).to_have_value(f"Re: {umbrella.subjects.order}")
+	expect(composer.locator(".ql-editor").first).to_contain_text("We need 200 more filters.")  # the quote
+	expect(page.locator(".modal.show").filter(has_text=PERMISSION_MESSAGE)).to_have_count(0)
+	assert not page.errors, page.errors
+
 def test_sales_user_is_refused_email_sync_administration(stack, new_page, sales_user, mailboxes):
 	page = new_page()
 	login(page, stack, sales_user.email, sales_user.password)

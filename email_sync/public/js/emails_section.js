@@ -275,7 +275,21 @@ email_sync.compose = (email, mode, frm) => {
 			title: mode === "reply_all" ? __("Reply All") : __("Reply"),
 		});
 	}
-	return new frappe.views.CommunicationComposer(args);
+	return new (email_sync.composer_class())(args);
+};
+
+// Frappe's composer looks up a signature in Email Account, which a Sales User or a support agent may not read:
+// the "Not permitted" that answers stops the composer before it quotes the email being answered. Without that
+// right the user's own signature (User settings) is all there is to find. Made on first use, after the desk's
+// own scripts.
+email_sync.composer_class = () => {
+	email_sync.Composer = email_sync.Composer || class extends frappe.views.CommunicationComposer {
+		async get_signature(sender_email) {
+			if (!frappe.boot.user.email_signature && !frappe.model.can_read("Email Account")) return "";
+			return super.get_signature(sender_email);
+		}
+	};
+	return email_sync.Composer;
 };
 
 // The viewer's frame (opaque to the desk: its height cannot be read) takes the height of the email, measured on a
