@@ -202,7 +202,7 @@ def doctor(context):
 				click.echo(f"       What to do: {check.fix}")
 		failing = [c.name for c in checks if not c.ok]
 		if failing:
-			_fail(f"{'1 check' if len(failing) == 1 else f'{len(failing)} checks'} failed: {', '.join(failing)}.")
+			_fail(f"{_plural(len(failing), 'check')} failed: {', '.join(failing)}.")
 		click.echo("Everything Email Sync needs is in place.")
 
 
@@ -277,23 +277,29 @@ def erase(context, address=None, contact=None, blacklist=False, delete_issues=Fa
 			click.confirm("Erase it?", abort=True)
 		result = erasure.erase(scope, blacklist=blacklist, delete_issues=delete_issues, user=frappe.session.user)
 		frappe.db.commit()
-		click.echo(f"Erased {result['synced_emails']} synced emails, {result['communications']} emails on timelines, "
-			f"{result['files']} files, {result['comments']} comments and notifications, {result['issues']} Issues"
+		click.echo(f"Erased {_plural(result['synced_emails'], 'synced email')}, "
+			f"{_plural(result['communications'], 'email')} on timelines, {_plural(result['files'], 'file')}, "
+			f"{_plural(result['comments'], 'comment')} and notifications, {_plural(result['issues'], 'Issue')}"
 			f"{'; blacklisted ' + ', '.join(result['blacklisted']) if result['blacklisted'] else ''}. "
 			f"Recorded in Email Sync Erasure Log {result['log']}.")  # fmt: skip
+
+
+def _plural(n: int, noun: str) -> str:
+	"""'1 file', '3 files': the nouns here all take an s."""
+	return f"1 {noun}" if n == 1 else f"{n or 0} {noun}s"
 
 
 def _erasure_preview(preview: dict, blacklist: bool, delete_issues: bool) -> str:
 	span = f", {preview['first']:%Y-%m-%d} to {preview['last']:%Y-%m-%d}" if preview["first"] else ""
 	mailboxes = ", ".join(f"{name} {count}" for name, count in sorted(preview["accounts"].items()))
 	lines = [
-		f"  {preview['synced_emails']} synced emails{span}" + (f" (mailboxes: {mailboxes})" if mailboxes else ""),
-		f"  {preview['communications']} emails on timelines, {preview['files']} files, "
-		+ f"{preview['comments']} comments and notifications",
-		f"  {preview['issues']} Issues opened from them: " + ("deleted" if delete_issues else "they stay"),
+		f"  {_plural(preview['synced_emails'], 'synced email')}{span}" + (f" (mailboxes: {mailboxes})" if mailboxes else ""),
+		f"  {_plural(preview['communications'], 'email')} on timelines, {_plural(preview['files'], 'file')}, "
+		+ f"{_plural(preview['comments'], 'comment')} and notifications",
+		f"  {_plural(preview['issues'], 'Issue')} opened from them: " + ("deleted" if delete_issues else "they stay"),
 	]
 	if preview["kept_communications"]:
-		lines.append(f"  {preview['kept_communications']} emails that Email Sync did not make (or other mail holds) stay")
+		lines.append(f"  {_plural(preview['kept_communications'], 'email')} that Email Sync did not make (or other mail holds) stay")
 	if blacklist:
 		lines.append("  the addresses go on the Email Sync Blacklist: later mail with them is skipped")
 	if preview["subjects"]:

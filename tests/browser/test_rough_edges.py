@@ -215,3 +215,25 @@ def test_a_known_person_writing_from_a_second_address_is_offered_to_her_contact(
 	assert frappe.get_all("Contact Email", filters={"email_id": second}, pluck="parent") == [lee]
 	assert frappe.db.get_value("Synced Email", {"account": account, "subject": subject}, "status") == "Filed"
 	assert not page.errors, page.errors
+
+
+def test_the_erase_dialog_counts_one_email_in_the_singular(stack, new_page, admin, dovecot):
+	person = party("Single", "Una")
+	box = new_mailbox(dovecot)
+	account = make_account(dovecot, box, frequency="Manual only")
+	deliver(dovecot, box, [message(f"Una <{person.address}>", box.name, f"Just one {unique('#')}", "Hi.", date=days_ago(1))])
+	assert sync_account(account)["Filed"] == 1
+
+	page = new_page()
+	login(page, stack, admin.email, admin.password)
+	go(page, stack, f"contact/{person.contact}")
+	wait_for_form(page, "Contact", person.contact)
+	actions = '.inner-group-button[data-label="Actions"]'
+	page.locator(f"{actions} button").click()
+	page.locator(f"{actions} .dropdown-item", has_text="Erase Synced Email").click()
+	dialog = page.locator(".modal.show", has_text="Erase synced email of")
+	expect(dialog).to_contain_text("1 synced email")
+	expect(dialog).to_contain_text("1 email on the timeline, with 0 files and 0 comments")
+	assert "1 synced emails" not in dialog.inner_text()
+	dialog.locator(".btn-modal-close").first.click()
+	assert not page.errors, page.errors

@@ -232,7 +232,7 @@ def test_erase_a_contact_after_confirming(dovecot, party):
 	frappe.db.commit()
 	result = bench("erase", "--contact", party.contact, input="y\n")
 	assert result.returncode == 0, result.stderr
-	assert f"Contact {party.contact} (rae@{party.domain})" in result.stdout and "Erased 1 synced emails" in result.stdout
+	assert f"Contact {party.contact} (rae@{party.domain})" in result.stdout and "Erased 1 synced email, 1 email on timelines" in result.stdout
 	assert not synced_with(account, f"rae@{party.domain}")
 	assert frappe.get_last_doc("Email Sync Erasure Log", filters={"contact": party.contact}).erased_by == "Administrator"
 

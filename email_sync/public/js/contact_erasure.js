@@ -43,7 +43,9 @@ email_sync.erasure = {
 				{
 					fieldname: "delete_issues",
 					fieldtype: "Check",
-					label: __("Also delete the {0} Issues these emails opened", [found.issues]),
+					label: found.issues === 1
+						? __("Also delete the Issue these emails opened")
+						: __("Also delete the {0} Issues these emails opened", [found.issues]),
 					hidden: !found.issues,
 					description: __("Otherwise the Issues stay, with their description."),
 				},
@@ -64,7 +66,10 @@ email_sync.erasure = {
 					.then(({ message: r }) => {
 						dialog.hide();
 						frappe.show_alert({
-							message: __("{0} synced emails and {1} files erased.", [r.synced_emails, r.files]),
+							message: __("{0} and {1} erased.", [
+								email_sync.erasure.count(r.synced_emails, "1 synced email", "{0} synced emails"),
+								email_sync.erasure.count(r.files, "1 file", "{0} files"),
+							]),
 							indicator: "orange",
 						});
 						frm.reload_doc();
@@ -75,21 +80,28 @@ email_sync.erasure = {
 		dialog.show();
 	},
 
+	// "1 file", "3 files": the singular and plural phrases are each translated whole.
+	count(n, one, many) {
+		return n === 1 ? __(one) : __(many, [n || 0]);
+	},
+
 	summary(found) {
 		const esc = frappe.utils.escape_html;
+		const count = email_sync.erasure.count;
 		const more = found.synced_emails - found.subjects.length;
 		return `<p>${__("Everything Email Sync synced with {0} will be deleted; this cannot be undone:", [
 			email_sync.erasure.list(found.addresses),
 		])}</p>
 			<ul>
-				<li>${__("{0} synced emails", [found.synced_emails])}</li>
-				<li>${__("{0} emails on the timeline, with {1} files and {2} comments", [
-					found.communications, found.files, found.comments,
+				<li>${count(found.synced_emails, "1 synced email", "{0} synced emails")}</li>
+				<li>${__("{0} on the timeline, with {1} and {2}", [
+					count(found.communications, "1 email", "{0} emails"),
+					count(found.files, "1 file", "{0} files"),
+					count(found.comments, "1 comment", "{0} comments"),
 				])}</li>
-				${found.kept_communications ? `<li>${__(
-					"{0} emails stay: ERPNext's own, or also synced from other mail",
-					[found.kept_communications],
-				)}</li>` : ""}
+				${found.kept_communications ? `<li>${found.kept_communications === 1
+					? __("1 email stays: ERPNext's own, or also synced from other mail")
+					: __("{0} emails stay: ERPNext's own, or also synced from other mail", [found.kept_communications])}</li>` : ""}
 			</ul>
 			<p class="text-muted">${__("Newest subjects:")}</p>
 			<ul>${found.subjects.map((s) => `<li>${esc(s)}</li>`).join("")}
