@@ -134,11 +134,12 @@ class IMAPProvider(Provider):
 	def connect(self) -> None:
 		self.close()
 		security = self._security()
-		sock = self._open_socket()
-		sock.settimeout(self._handshake_timeout())
-		if security == "SSL":
-			sock = self._wrap_tls(sock)
-		imap = self._greet(sock)
+		try:
+			imap = self._greet(self._open_greeted_socket(self._handshake_timeout()))
+		except _SlowGreeting:
+			# Not a Security mismatch (the port does not speak TLS either): a slow server, given the account's
+			# whole timeout on a new connection.
+			imap = self._greet(self._open_greeted_socket(self.config.timeout), patient=True)
 		imap.sock.settimeout(self.config.timeout)  # the handshake is over: commands get the account's timeout
 		try:
 			if security == "STARTTLS":
@@ -238,17 +239,27 @@ class IMAPProvider(Provider):
 			"STARTTLS and None use port 143.",
 		)
 
-	def _greet(self, sock: socket.socket) -> imaplib.IMAP4:
+	def _open_greeted_socket(self, timeout: float) -> socket.socket:
+		"""A connected socket (TLS-wrapped for SSL) whose reads wait at most `timeout` seconds."""
+		sock = self._open_socket()
+		sock.settimeout(timeout)
+		return self._wrap_tls(sock) if self._security() == "SSL" else sock
+
+	def _greet(self, sock: socket.socket, patient: bool = False) -> imaplib.IMAP4:
 		try:
 			return _IMAP4(sock, self.host, self.port)
 		except TimeoutError:
-			if self._security() != "SSL" and self._speaks_tls():
+			sock.close()
+			if not patient and self._security() != "SSL" and self._speaks_tls():
 				raise ConnectionFailed(
 					f"Port {self.port} expects SSL/TLS from the start: {self._where()} sends no plain IMAP greeting.",
 					fix=f"Choose Security SSL for port {self.port}, or enter the server's STARTTLS port (usually 143).",
 				) from None
+			if not patient and self.config.timeout > self._handshake_timeout():
+				raise _SlowGreeting from None
+			waited = self.config.timeout if patient else self._handshake_timeout()
 			raise ConnectionFailed(
-				f"Connected to {self._where()}, but no IMAP greeting came within {self._handshake_timeout():g} seconds.",
+				f"Connected to {self._where()}, but no IMAP greeting came within {waited:g} seconds.",
 				fix="This port probably expects an encrypted connection from the start: set Security to SSL "
 				"(usually port 993), or use port 143 for STARTTLS or None.",
 			) from None
@@ -841,6 +852,10 @@ class _Plan:
 	def after(self, uid: int) -> dict:
 		"""The state after a batch ending at `uid` (manual mode keeps `start` until the folder is done)."""
 		return dict(self.start) if self.manual else {**self.start, "last_uid": uid}
+
+
+class _SlowGreeting(Exception):
+	"""No greeting within the short handshake wait, and the port is not TLS either."""
 
 
 class _IMAP4(imaplib.IMAP4):

@@ -5,6 +5,7 @@ Each test gets a fresh user, fills its mailbox over IMAP and checks exactly what
 
 from __future__ import annotations
 
+import contextlib
 import email
 import socket
 import ssl
@@ -194,6 +195,43 @@ def test_a_silent_port_that_is_not_tls_either_says_no_greeting():
 			IMAPProvider(cfg).connect()
 	assert "no IMAP greeting came within 1 seconds" in info.value.message
 	assert "SSL" in info.value.fix
+
+
+def test_a_server_slower_to_greet_than_the_handshake_wait_still_connects_within_the_account_timeout():
+	"""A busy server (or one doing reverse DNS first) may greet after the short wait: that is not a Security
+	mismatch, so it gets the account's whole timeout on a second connection."""
+	delay = HANDSHAKE_TIMEOUT + 1.5
+	with socket.socket() as listener:
+		listener.bind(("127.0.0.1", 0))
+		listener.listen(8)
+
+		def serve():
+			while True:
+				try:
+					conn, _ = listener.accept()
+				except OSError:
+					return
+				threading.Thread(target=greet_late, args=(conn,), daemon=True).start()
+
+		def greet_late(conn):
+			with conn, contextlib.suppress(OSError), conn.makefile("rb") as lines:
+				time.sleep(delay)
+				conn.sendall(b"* OK slow but here\r\n")
+				for line in lines:  # just enough IMAP for a password login (the TLS probe's hello is not read as it)
+					tag, _, command = line.decode("latin-1").strip().partition(" ")
+					if command.upper().startswith("CAPABILITY"):
+						conn.sendall(b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n")
+					conn.sendall(f"{tag} OK done\r\n".encode())
+
+		threading.Thread(target=serve, daemon=True).start()
+		port = listener.getsockname()[1]
+		cfg = AccountConfig("IMAP", "me@example.com", host="127.0.0.1", port=port, security="None", timeout=20)
+		cfg.password = "pw"
+		provider = IMAPProvider(cfg)
+		started = time.monotonic()
+		provider.connect()
+		provider.close()
+		assert time.monotonic() - started >= HANDSHAKE_TIMEOUT + delay  # the short wait, then the patient one
 
 
 def test_commands_get_the_account_timeout_after_the_handshake(mailbox: Mailbox):
