@@ -286,10 +286,11 @@ def _create_contacts(filed: list[Item]) -> None:
 		return
 	known = _contacts_by_address(list(wanted))
 	missing = sorted(email for email in wanted if email not in known)
-	if missing:
-		# Another worker may be creating the same person right now (the same mail in two mailboxes, or two
-		# mails of one new sender): one creator per address at a time, and a read of what is committed now,
-		# not of this transaction's older snapshot, once the address is ours.
+	# Another worker may be creating the same person right now (the same mail in two mailboxes, or two mails
+	# of one new sender): one creator per address at a time, and a look at what is committed once it is ours.
+	if missing and not frappe.db.transaction_writes:
+		known.update(_create_committed(missing, wanted))
+	elif missing:  # mid-transaction (one message at a time after a failed batch, or a caller's own change)
 		_lock_addresses(missing)
 		known.update(_contacts_by_address(missing, current=True))
 		for email in missing:
@@ -299,6 +300,34 @@ def _create_contacts(filed: list[Item]) -> None:
 		for new in item.plan.new_contacts:
 			if known[new.email] not in item.plan.contacts:
 				item.plan.contacts.append(known[new.email])
+
+
+def _create_committed(missing: list[str], wanted: dict) -> dict[str, str]:
+	"""Before the batch writes anything: the Contacts it needs, made and committed on their own under a lock
+	per address. The commit before looking gives a fresh snapshot (a Contact another sync committed while we
+	waited is seen) without a locking read, whose gap locks would hold up every other worker's new Contacts
+	until this batch commits. A batch that fails afterwards leaves its Contacts: real people at a Customer's
+	domain, whose mail the next run files."""
+	names = [_address_lock_name(email) for email in missing]  # sorted: no two syncs wait on each other
+	taken = []
+	try:
+		for email, name in zip(missing, names, strict=True):
+			if not frappe.db.sql("select get_lock(%s, %s)", (name, CONTACT_LOCK_SECONDS))[0][0]:
+				raise frappe.ValidationError(
+					f"Another sync kept creating the Contact for {email} for over {CONTACT_LOCK_SECONDS} s"
+				)
+			taken.append(name)
+		frappe.db.commit()
+		known = _contacts_by_address(missing)
+		for email in missing:
+			if email not in known:
+				known[email] = insert_contact(wanted[email])
+		frappe.db.commit()
+		return known
+	finally:
+		for name in taken:
+			with contextlib.suppress(Exception):  # a connection that is gone has released them already
+				frappe.db.sql("select release_lock(%s)", (name,))
 
 
 def _contacts_by_address(emails: list[str], current: bool = False) -> dict[str, str]:

@@ -23,55 +23,92 @@ def contacts_with(email: str) -> list[str]:
 	return frappe.db.sql_list("select distinct parent from `tabContact Email` where email_id = %s", (email,))
 
 
-@pytest.mark.parametrize("same_name", [True, False], ids=["same name", "another display name"])
-def test_a_new_address_being_created_by_another_sync_is_waited_for_and_reused(site, same_name):
-	domain = f"{unique('race')}.example"
+def race_customer(prefix: str) -> tuple[str, str]:
+	domain = f"{unique(prefix)}.example"
 	customer = make_customer(f"Race {domain}", domains=domain)
 	frappe.db.commit()
-	email = f"new.person@{domain}"
-	created, commit_now, other = threading.Event(), threading.Event(), {}
-	sites_path = frappe.local.sites_path
+	return customer, f"new.person@{domain}"
 
-	def other_sync():
-		# Another worker: creates the Contact inside its batch's transaction and commits a moment later.
-		frappe.init(site=site, sites_path=sites_path)
+
+class OtherSync(threading.Thread):
+	"""Another worker, on its own connection: makes the Contact for `email`, and commits when told to.
+	`write_first` gives its transaction a pending change first (as a batch filed one message at a time has)."""
+
+	def __init__(self, site: str, new: NewContact, write_first: bool = False):
+		super().__init__()
+		self.site, self.sites_path, self.new, self.write_first = site, frappe.local.sites_path, new, write_first
+		self.created, self.commit_now = threading.Event(), threading.Event()
+		self.contacts, self.error = None, None
+
+	def run(self):
+		frappe.init(site=self.site, sites_path=self.sites_path)
 		frappe.connect()
 		frappe.set_user("Administrator")
 		try:
-			item = item_for(NewContact(email, "New Person", customer))
+			if self.write_first:
+				make_customer(f"Other {unique('other')}")
+			item = item_for(self.new)
 			writer._create_contacts([item])
-			other["contacts"] = item.plan.contacts
-			created.set()
-			commit_now.wait(30)
+			self.contacts = item.plan.contacts
+			self.created.set()
+			self.commit_now.wait(30)
 			frappe.db.commit()
-		except Exception as e:  # reported by the test below
-			other["error"] = e
-			created.set()
+		except Exception as e:  # reported by the test
+			self.error = e
+			self.created.set()
 		finally:
 			frappe.destroy()
 
-	thread = threading.Thread(target=other_sync)
-	thread.start()
-	assert created.wait(60), "the other sync did not get as far as its Contact"
-	assert "error" not in other, other.get("error")
-	# This sync's transaction began before the other committed: its snapshot does not show that Contact.
-	frappe.db.sql("select count(*) from `tabContact Email`")
-	timer = threading.Timer(1.0, commit_now.set)
-	timer.start()
+
+@pytest.mark.parametrize("same_name", [True, False], ids=["same name", "another display name"])
+def test_a_contact_another_sync_committed_after_this_batch_began_is_reused(site, same_name):
+	customer, email = race_customer("race")
+	frappe.db.sql("select count(*) from `tabContact Email`")  # this batch's snapshot: before the other's Contact
+	other = OtherSync(site, NewContact(email, "New Person", customer))
+	other.commit_now.set()
+	other.start()
+	other.join(60)
+	assert other.error is None, other.error
+
 	mine = item_for(NewContact(email, "New Person" if same_name else "N. Person (Sales)", customer))
 	writer._create_contacts([mine])
 	frappe.db.commit()
-	thread.join(30)
+
+	assert contacts_with(email) == other.contacts
+	assert mine.plan.contacts == other.contacts
+
+
+def test_mid_transaction_a_contact_being_created_by_another_sync_is_waited_for_and_reused(site):
+	customer, email = race_customer("wait")
+	other = OtherSync(site, NewContact(email, "New Person", customer), write_first=True)
+	other.start()
+	assert other.created.wait(60), "the other sync did not get as far as its Contact"
+	assert other.error is None, other.error
+	# This batch has written already (one message at a time after a failed batch) and cannot commit early.
+	make_customer(f"Mine {unique('mine')}")
+	timer = threading.Timer(1.0, other.commit_now.set)
+	timer.start()
+	mine = item_for(NewContact(email, "N. Person", customer))
+	writer._create_contacts([mine])  # waits for the other's commit
+	frappe.db.commit()
+	other.join(30)
 	timer.cancel()
 
-	assert contacts_with(email) == other["contacts"]
-	assert mine.plan.contacts == other["contacts"]
+	assert contacts_with(email) == other.contacts
+	assert mine.plan.contacts == other.contacts
 
 
-def test_the_address_locks_are_released_when_the_batch_ends(site):
-	domain = f"{unique('lock')}.example"
-	customer = make_customer(f"Lock {domain}", domains=domain)
-	email = f"someone@{domain}"
+def test_contacts_made_before_the_batch_writes_are_committed_and_unlocked(site):
+	customer, email = race_customer("lock")
+	writer._create_contacts([item_for(NewContact(email, "Some One", customer))])
+	frappe.db.rollback()  # the batch fails after all: its new Contact stays, for the next run
+	assert len(contacts_with(email)) == 1
+	assert frappe.db.sql("select is_used_lock(%s)", (writer._address_lock_name(email),))[0][0] is None
+
+
+def test_mid_transaction_the_address_locks_are_held_until_the_batch_ends(site):
+	customer, email = race_customer("held")
+	make_customer(f"Pending {unique('pending')}")  # a change not committed yet
 	writer._create_contacts([item_for(NewContact(email, "Some One", customer))])
 	name = writer._address_lock_name(email)
 	assert frappe.db.sql("select is_used_lock(%s) = connection_id()", (name,))[0][0] == 1
