@@ -227,10 +227,8 @@ class Supervisor(Workers):
 				self.restarts += 1
 			self.start_scheduler()
 
-	def stop(self) -> None:
-		super().stop()
-		if self.scheduler and self.scheduler.poll() is None:
-			self.kill(self.scheduler, signal.SIGTERM)
+	def stop(self, procs=None) -> None:
+		super().stop([*self.procs, *([self.scheduler] if self.scheduler else [])])
 
 
 class Site:

@@ -272,11 +272,18 @@ class Workers:
 		with contextlib.suppress(subprocess.TimeoutExpired):
 			proc.wait(30)
 
-	def stop(self) -> None:
-		for proc in self.alive():
-			self.kill(proc, signal.SIGTERM)
-		for proc in self.alive():
-			self.kill(proc, signal.SIGKILL)
+	def stop(self, procs: list[subprocess.Popen] | None = None) -> None:
+		"""SIGTERM to all, up to 15 s to finish, then SIGKILL to what is left."""
+		procs = [p for p in (self.procs if procs is None else procs) if p.poll() is None]
+		for proc in procs:
+			with contextlib.suppress(ProcessLookupError):
+				os.killpg(proc.pid, signal.SIGTERM)
+		deadline = time.monotonic() + 15
+		while time.monotonic() < deadline and any(p.poll() is None for p in procs):
+			time.sleep(0.2)
+		for proc in procs:
+			if proc.poll() is None:
+				self.kill(proc, signal.SIGKILL)
 
 
 def queues_empty() -> bool:
@@ -400,6 +407,7 @@ def stop_on_sigterm() -> None:
 	"""A terminated run still stops its workers and its Dovecot (the `finally` blocks)."""
 
 	def _exit(signum, frame):
+		signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the clean-up runs to its end
 		raise SystemExit(f"stopped by signal {signum}")
 
 	signal.signal(signal.SIGTERM, _exit)
