@@ -67,9 +67,25 @@ email_sync.EmailsSection = class {
 					$list.html(`<p class="text-muted">${__("No emails yet.")}</p>`);
 				}
 				r.emails.forEach((email) => $list.append(this.row(email)));
+				if (!this.start) this.catch_up_timeline(r.emails[0]);
 				this.start += r.emails.length;
 				this.$wrapper.find(".more").toggleClass("hidden", !r.more);
 			});
+	}
+
+	// A form kept by the desk shows the timeline it loaded; mail synced since is only on this list. When the
+	// newest email here is newer than anything on the timeline, the timeline is fetched again (once a refresh).
+	catch_up_timeline(newest) {
+		const frm = this.frm;
+		if (!newest || !frm.timeline || this.frm.is_new()) return;
+		const shown = frm.get_docinfo().communications || [];
+		if (shown.some((c) => c.name === newest.name)) return;
+		const latest = shown.map((c) => c.communication_date || "").sort().pop() || "";
+		if (latest >= (newest.communication_date || "")) return;
+		const docname = frm.docname;
+		frappe
+			.call({ method: "frappe.desk.form.load.get_docinfo", args: { doctype: frm.doctype, name: docname } })
+			.then(() => frm.timeline && frm.docname === docname && frm.timeline.refresh());
 	}
 
 	row(email) {
