@@ -75,7 +75,10 @@ def test_the_folder_picker_starts_from_what_an_empty_list_syncs(stack, new_page,
 	page.locator(".page-actions button", has_text="Test Connection").click()
 	dialog = page.locator(".modal.show")
 	expect(dialog.locator(".modal-title")).to_have_text("Connected: choose folders to sync")
-	option = lambda name: dialog.locator(".checkbox label", has_text=name)  # noqa: E731
+
+	def option(name):
+		return dialog.locator(".checkbox label", has_text=name)
+
 	expect(option("INBOX")).to_have_text("INBOX")  # its role is not repeated after its name
 	expect(option("INBOX").locator("input")).to_be_checked()
 	expect(option("Sent").locator("input")).to_be_checked()  # Bidirectional reads Sent too
