@@ -130,7 +130,22 @@ def _lock_name(account: str) -> str:
 	return f"email_sync:{frappe.local.site}:{account}"[:64]
 
 
+SYNC_TRIGGERS = ("Scheduler", "Manual", "Push", "Continued")  # the runs that hold the account's lock
+
+
 def _start_log(account: str, trigger: str) -> str:
+	# A run whose worker was killed, or whose database connection was cut, never finished its log. This run
+	# holds the account's lock, so no other run of it is alive: those logs say what became of them.
+	frappe.db.sql(
+		"""update `tabEmail Sync Log` set status = 'Failed', error_code = 'interrupted', error = %s, fix = %s
+		where account = %s and status = 'Running' and triggered_by in %s""",
+		(
+			"The run stopped before it finished: its worker was stopped or lost its database connection.",
+			"Nothing to do: every batch it committed stands, and the next run went on from there.",
+			account,
+			SYNC_TRIGGERS,
+		),
+	)
 	log = frappe.get_doc(
 		{
 			"doctype": "Email Sync Log",
