@@ -67,7 +67,7 @@ def test_page_shows_live_data_and_sync_now_updates_it_live(stack, new_page, admi
 		date=days_ago(0.1)) for i in range(48)]
 	stranger = f"{unique('rita')}@freemail.test"
 	deliver(dovecot, box.user, [*bulk, message(f"Rita Newcomer <{stranger}>", box.address, news, "When can you deliver?",
-		date=days_ago(0.05))])
+		date=days_ago(0.0002))])
 
 	# Watch the page without reloading it: a marker survives only if the page stays the same document
 	page.evaluate("""() => {
