@@ -260,7 +260,7 @@ def import_older_mail(account: str, since: str, folder: str | None = None) -> di
 @frappe.whitelist(methods=["POST"])
 def import_upload(account: str, file: str) -> dict:
 	"""Import an .eml, .mbox or .zip uploaded on the account's form, as history; the upload is deleted after."""
-	from email_sync.sync.backfill import start_upload_import
+	from email_sync.sync.upload_import import start_upload_import
 
 	doc = _account_for(account, "write")
 	return start_upload_import(doc.name, file)

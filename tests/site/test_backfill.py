@@ -12,7 +12,7 @@ from factories import deliver, mail, make_account, make_party, new_mailbox, sync
 from frappe.utils import add_days, getdate, today
 from frappe.utils.background_jobs import is_job_enqueued
 
-from email_sync.sync import backfill
+from email_sync.sync import backfill, upload_import
 from email_sync.sync.preview import preview_sync
 from email_sync.sync.runner import sync_account
 
@@ -204,7 +204,7 @@ def test_an_uploaded_zip_of_eml_and_mbox_is_imported_once_as_history_then_delete
 		"notes.txt": b"not mail",
 	})  # fmt: skip
 	file = upload(account, "archive.zip", content)
-	backfill.start_upload_import(account, file)
+	upload_import.start_upload_import(account, file)
 	frappe.db.commit()
 	assert wait_for(lambda: finished_logs(account, "Import"), 60)
 
@@ -221,7 +221,7 @@ def test_an_uploaded_zip_of_eml_and_mbox_is_imported_once_as_history_then_delete
 	assert not frappe.db.exists("File", file)  # customer mail does not linger as an attachment of the account
 
 	# The same archive again adds nothing.
-	backfill.run_upload_import(account, upload(account, "archive.zip", content))
+	upload_import.run_upload_import(account, upload(account, "archive.zip", content))
 	assert finished_logs(account, "Import")[-1].already_synced == 3
 	assert frappe.db.count("Synced Email", {"account": account}) == 3
 
@@ -239,7 +239,7 @@ def test_a_bad_upload_says_what_is_wrong_and_is_deleted(dovecot, name, content, 
 	box = new_mailbox(dovecot)
 	account = support_account(dovecot, box)
 	file = upload(account, name, content) if content else _empty_upload(account, name)
-	result = backfill.run_upload_import(account, file)
+	result = upload_import.run_upload_import(account, file)
 	assert result["status"] == "Failed" and reason in result["error"]
 	log = finished_logs(account, "Import")[-1]
 	assert log.status == "Failed" and reason in log.error
@@ -259,7 +259,7 @@ def test_an_upload_that_is_not_mail_is_refused_at_once(dovecot):
 	account = support_account(dovecot, box)
 	file = upload(account, "photo.png", b"\x89PNG\r\n\x1a\n")
 	with pytest.raises(frappe.ValidationError, match="not an uploaded .eml, .mbox or .zip"):
-		backfill.start_upload_import(account, file)
+		upload_import.start_upload_import(account, file)
 	assert not frappe.db.exists("File", file)
 
 
@@ -294,9 +294,9 @@ def test_a_public_upload_is_made_private_and_a_link_is_refused(dovecot):
 	file = frappe.get_doc({"doctype": "File", "file_name": "one.eml", "is_private": 0,
 		"content": mail("a@example.org", box.name), "attached_to_doctype": "Email Sync Account",
 		"attached_to_name": account}).insert(ignore_permissions=True)  # fmt: skip
-	backfill.start_upload_import(account, file.name)
+	upload_import.start_upload_import(account, file.name)
 	assert frappe.db.get_value("File", file.name, "is_private") == 1  # customer mail is never public
 	link = frappe.get_doc({"doctype": "File", "file_url": "https://files.example/archive.zip",
 		"attached_to_doctype": "Email Sync Account", "attached_to_name": account}).insert(ignore_permissions=True)  # fmt: skip
 	with pytest.raises(frappe.ValidationError, match="not an uploaded"):
-		backfill.start_upload_import(account, link.name)
+		upload_import.start_upload_import(account, link.name)
