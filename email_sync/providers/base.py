@@ -116,6 +116,9 @@ class AccountConfig(_HoldsSecrets):
 	# Set for a shared or delegated company mailbox: the app reads `address` with its own credentials (and
 	# `oauth` is not used).
 	app: AppCredentials | None = None
+	# Microsoft: a shared mailbox read with a person's own sign-in (`oauth`, with the delegated
+	# Mail.Read.Shared): `address` is the shared mailbox, not the person who signed in.
+	through_sign_in: bool = False
 	# Where the provider's API and token endpoints live; empty means the real Google/Microsoft hosts.
 	# Tests point these at local emulators.
 	api_base: str = ""

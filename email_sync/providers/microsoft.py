@@ -55,6 +55,13 @@ Company mailboxes (shared or delegated, `config.app` set): the app reads /users/
 consent), instead of /me with someone's sign-in. Nothing else changes: delta, downloads and subscriptions
 work the same under that root.
 
+Shared mailboxes through a person's sign-in (`config.through_sign_in`): the person signs in as themselves
+with the delegated Mail.Read.Shared, and /users/{shared address} is read with their token (delta, downloads,
+fetch_one, fetch_range). Graph answers 403 ErrorAccessDenied both when the token lacks Mail.Read.Shared and when
+the person has no access to that mailbox; connect() tells them apart by refreshing with Mail.Read.Shared asked
+for (refused when not granted) and trying once more. Graph sends no change notifications for mail read this
+way (Microsoft documents Mail.Read.Shared as not supporting subscriptions), so such accounts are polled.
+
 Real-time: create/renew/delete Graph subscriptions; `validation_response` and `parse_notifications` are pure
 functions for the webhook endpoint.
 """
@@ -95,9 +102,11 @@ from email_sync.providers.base import (
 )
 from email_sync.providers.microsoft_oauth import (  # noqa: F401 - re-exported for callers
 	APP_PERMISSION_FIX,
+	SHARED_SCOPE_FIX,
 	SIGN_IN_SCOPES,
 	TOKEN_SCOPES,
 	AppTokenManager,
+	SharedTokenManager,
 	TokenManager,
 )
 
@@ -152,6 +161,16 @@ class _NotFound(ProviderError):
 	code = "not_found"
 
 
+class SharedMailboxDenied(MissingScopes):
+	"""The person who signed in may not read the shared mailbox (no Full Access or Read permission on it)."""
+
+	code = "shared_mailbox_denied"
+
+
+class PushUnavailable(ProviderError):
+	code = "push_unavailable"
+
+
 class MicrosoftProvider(Provider):
 	"""Reads mail through Microsoft Graph.
 
@@ -181,10 +200,13 @@ class MicrosoftProvider(Provider):
 		self.page_size = max(1, page_size or min(config.batch_size or MAX_PAGE_SIZE, MAX_PAGE_SIZE))
 		self.sleep = sleep
 		self.app_only = config.app is not None  # a company mailbox read with the app's own access
-		manager = AppTokenManager if self.app_only else TokenManager
+		# a shared mailbox read with a person's own sign-in and Mail.Read.Shared
+		self.through_sign_in = bool(config.through_sign_in) and not self.app_only
+		manager = AppTokenManager if self.app_only else SharedTokenManager if self.through_sign_in else TokenManager
 		self.tokens = manager(config, verify=verify)
 		self.mailbox_address = ""  # from GET /me (the configured address for app access), after connect()
 		self._signed_in: set[str] = set()  # the signed-in user's mail and userPrincipalName
+		self.signed_in_as = ""  # who signed in (mail, else userPrincipalName), after connect()
 		self.skipped_folders: list[str] = []  # configured junk/trash folders left out of the last fetch
 		self._session: requests.Session | None = None
 		self._send_options: dict = {}  # verify and proxies for every request, from the environment
@@ -200,8 +222,9 @@ class MicrosoftProvider(Provider):
 
 	@property
 	def root(self) -> str:
-		"""The mailbox in Graph paths: /me for a personal sign-in, /users/{address} for app access."""
-		if self.app_only:
+		"""The mailbox in Graph paths: /me for a personal sign-in, /users/{address} for app access and for a
+		shared mailbox read through someone's sign-in."""
+		if self.app_only or self.through_sign_in:
 			return f"/users/{quote(self.config.address.strip(), safe='@')}"
 		return "/me"
 
@@ -219,6 +242,10 @@ class MicrosoftProvider(Provider):
 			raise self._not_hosted(e) from None
 		self.mailbox_address = me.get("mail") or me.get("userPrincipalName") or ""
 		self._signed_in = {str(me.get(k) or "").lower() for k in ("mail", "userPrincipalName")} - {""}
+		self.signed_in_as = self.mailbox_address.lower()
+		if self.through_sign_in:
+			self._connect_shared()
+			return
 		# /me works for any account; reading a folder proves there is a mailbox Graph can read.
 		try:
 			self._get_json("/me/mailFolders/inbox?$select=id", "opening the Inbox")
@@ -238,6 +265,32 @@ class MicrosoftProvider(Provider):
 				fix="Check the address: it must be a shared mailbox or a user's mailbox in the organization whose "
 				"tenant id is in Email Sync Settings.",
 			) from None
+
+	def _connect_shared(self) -> None:
+		"""Open the shared mailbox's Inbox with the signed-in person's token, or say why they may not."""
+		if not self.config.address.strip():
+			raise FolderMissing("A shared mailbox account needs the mailbox's address.", fix="Enter the address.")
+		self.mailbox_address = self.config.address.strip().lower()
+		inbox = f"{self.root}/mailFolders/inbox?$select=id"
+		for attempt in (1, 2):
+			try:
+				self._get_json(inbox, "opening the Inbox of the shared mailbox")
+				return
+			except _NotFound as e:
+				raise MailboxNotHosted(
+					f"Microsoft 365 has no mailbox {self.mailbox_address} that {self._signer()} can reach: {e.message}",
+					fix="Check the address: it must be a shared mailbox (or a user's mailbox) in the organization of "
+					"the person who signs in.",
+				) from None
+			except SharedMailboxDenied:
+				if attempt == 2:
+					raise
+			# Denied: a token without Mail.Read.Shared and a person without access both get the same 403. A
+			# refresh asks for Mail.Read.Shared, and is refused (with that fix) when it was never granted.
+			self.tokens.refresh()
+
+	def _signer(self) -> str:
+		return self.signed_in_as or "the person who signed in"
 
 	def _not_hosted(self, e: ProviderError) -> MailboxNotHosted:
 		return MailboxNotHosted(f"Microsoft Graph has no mailbox for {self._who()}: {e.message}")
@@ -386,6 +439,15 @@ class MicrosoftProvider(Provider):
 				f"Microsoft Graph rejected a freshly refreshed sign-in while {what}: {detail}."
 			)
 		if status == 403 and (code in ACCESS_DENIED_CODES or not code):
+			if self.through_sign_in:
+				signer = self._signer()
+				return SharedMailboxDenied(
+					f"Signed in as {signer}, who may not read the shared mailbox {who}: {detail}.",
+					fix=f"In the Exchange admin center, give {signer} Full Access (or Read permission) on the shared "
+					f"mailbox {who}, then click Test Connection again. Or read it with the app's own access: set "
+					"Mailbox to Shared or delegated and set up Company Mailboxes in Email Sync Settings. If "
+					f"{signer} already has access: {SHARED_SCOPE_FIX}",
+				)
 			if self.app_only:
 				return MissingScopes(
 					f"The app may not read the mailbox of {who} (app access, no personal sign-in): {detail}.",
@@ -786,6 +848,11 @@ class MicrosoftProvider(Provider):
 				f"Connected to {self._who()} with the app's own access (shared or delegated mailbox, no personal "
 				f"sign-in). Reading {names}."
 			)
+		elif self.through_sign_in:
+			message = (
+				f"Signed in as {self._signer()}, who can read {self._who()} (a shared mailbox, through "
+				f"{self._signer()}'s own sign-in with Mail.Read.Shared). Reading {names}."
+			)
 		else:
 			if self.config.address and self._signed_in and not self._signed_in & self.config.own_addresses:
 				return TestResult(
@@ -814,6 +881,13 @@ class MicrosoftProvider(Provider):
 		"""Ask Graph to POST to `notification_url` when mail arrives, and lifecycle events (reauthorization
 		required, subscription removed, notifications missed) to `lifecycle_url`. Graph first checks that both
 		URLs answer validation requests (see validation_response). Returns {"id", "expirationDateTime"}."""
+		if self.through_sign_in:
+			raise PushUnavailable(
+				f"Microsoft Graph sends no change notifications for {self._who()} read through a person's sign-in "
+				"(Mail.Read.Shared does not support subscriptions).",
+				fix="Nothing to do: the mailbox is checked every minute instead. For push, read it with the app's own "
+				"access (Mailbox: Shared or delegated).",
+			)
 		client_state = Secret(client_state)  # it authenticates notifications: never in a traceback
 		resource = resource or f"{self.root.lstrip('/')}/mailFolders('inbox')/messages"
 		body = {

@@ -46,6 +46,16 @@ USER_READ = "https://graph.microsoft.com/User.Read"
 TOKEN_SCOPES = [MAIL_READ]
 # Asked for on the consent screen. User.Read lets connect() read the mailbox address from GET /me.
 SIGN_IN_SCOPES = ["offline_access", MAIL_READ, USER_READ, "openid", "email", "profile"]
+# A shared mailbox read through a person's own sign-in: the delegated Mail.Read.Shared as well, which lets
+# /users/{shared address} through for someone the Exchange admin gave access to that mailbox.
+MAIL_READ_SHARED = "https://graph.microsoft.com/Mail.Read.Shared"
+SHARED_TOKEN_SCOPES = [MAIL_READ, MAIL_READ_SHARED]
+SHARED_SIGN_IN_SCOPES = [*SIGN_IN_SCOPES, MAIL_READ_SHARED]
+SHARED_SCOPE_FIX = (
+	"Click Reconnect and sign in again to grant Mail.Read.Shared. If the consent screen does not ask for it, add "
+	"the delegated Microsoft Graph permission Mail.Read.Shared to the Email Sync app in the Entra admin center "
+	"(API permissions), with admin consent if users may not consent themselves."
+)
 # Reading the mailbox over IMAP (XOAUTH2) takes an Outlook token, not a Graph one.
 IMAP_SCOPE = "https://outlook.office.com/IMAP.AccessAsUser.All"
 IMAP_SIGN_IN_SCOPES = ["offline_access", IMAP_SCOPE, "openid", "email", "profile"]
@@ -352,6 +362,21 @@ class TokenManager:
 				app.http_client.close()
 			except Exception:  # noqa: BLE001, S110 - closing must never fail a sync
 				pass
+
+
+class SharedTokenManager(TokenManager):
+	"""A person's sign-in that reads a shared mailbox: refreshes ask for Mail.Read.Shared too, so a grant
+	without it is refused here, in words that say which permission is missing."""
+
+	scopes = tuple(SHARED_TOKEN_SCOPES)
+
+	def _checked(self, result: dict) -> dict:
+		try:
+			return super()._checked(result)
+		except MissingScopes as e:
+			e.message = f"{e.message} Reading a shared mailbox through a sign-in needs Mail.Read.Shared."
+			e.fix = SHARED_SCOPE_FIX
+			raise
 
 
 class AppTokenManager:

@@ -24,7 +24,12 @@ Graph, under /v1.0 (Bearer tokens required)
     /users/{address or id}/...                 the same mailbox routes as /me; the way app-only tokens read
                                                (they get 400 on /me); needs the application role Mail.Read
                                                and, with `app_mailboxes` set, the mailbox in that scope (an
-                                               application access policy); unknown users: 404 ErrorInvalidUser
+                                               application access policy); unknown users: 404 ErrorInvalidUser.
+                                               A delegated token of someone else (a delegate, see `sign_in_as`)
+                                               needs Mail.Read.Shared in the token AND that person in
+                                               `shared_access` (Full Access / Read given in Exchange admin), else
+                                               403 ErrorAccessDenied, as Graph answers both; it cannot subscribe
+                                               to that mailbox (Mail.Read.Shared supports no subscriptions)
 
 Ids: messages have immutable ids ("imm-..."); a request without `Prefer: IdType="ImmutableId"` gets REST ids
 that change when the message moves ("rest-<folder>-<n>"), as with real Graph. Such requests are recorded in
@@ -59,6 +64,8 @@ from transport_faults import TransportFaults, break_request
 
 HOST = "127.0.0.1"
 MAIL_READ = "https://graph.microsoft.com/Mail.Read"
+MAIL_READ_SHARED = "https://graph.microsoft.com/Mail.Read.Shared"
+SHARED_READ_SCOPES = {MAIL_READ_SHARED, "https://graph.microsoft.com/Mail.ReadWrite.Shared"}
 USER_READ = "https://graph.microsoft.com/User.Read"
 DEFAULT_SCOPES = (MAIL_READ, USER_READ)
 CONSUMERS_TENANT_ID = "9188040d-6c67-4c5b-b112-36a304b66dad"  # the tenant of all Microsoft accounts
@@ -179,6 +186,7 @@ class Message:
 class Grant:
 	scopes: set[str]
 	tenant: str  # the tenant path it was issued through
+	user: str = ""  # who signed in; "" is the mailbox's own user (`address`)
 
 
 @dataclass
@@ -186,6 +194,7 @@ class AccessToken:
 	scopes: set[str]
 	valid: bool = True
 	roles: set[str] | None = None  # an app-only token's application permissions; None for delegated tokens
+	user: str = ""  # a delegated token's user; "" is the mailbox's own user (`address`)
 
 
 @dataclass
@@ -249,6 +258,10 @@ class GraphEmulator:
 		self.app_roles = {"Mail.Read"}  # application permissions with admin consent
 		self.app_mailboxes: set[str] | None = None  # an application access policy's scope; None: every mailbox
 		self.app_certificates: dict[str, object] = {}  # SHA-1 thumbprint (hex, upper) -> public key
+		# delegates: people other than the mailbox's user who sign in (the mailbox is then a shared one to them)
+		self.sign_in_as = ""  # who signs in on the consent page; "" is the mailbox's own user
+		self.shared_access: set[str] = set()  # people given Full Access / Read on the mailbox (lower case)
+		self._caller: AccessToken | None = None  # the token of the request being routed
 		self._root = "/me"  # the mailbox root of the request being routed, for the links it hands out
 		self.transport = TransportFaults()  # connections to break
 		# records
@@ -397,16 +410,18 @@ class GraphEmulator:
 
 	# -- auth ------------------------------------------------------------------------------------------------
 
-	def issue_refresh_token(self, scopes: Iterable[str] = DEFAULT_SCOPES, tenant: str = "common") -> str:
+	def issue_refresh_token(
+		self, scopes: Iterable[str] = DEFAULT_SCOPES, tenant: str = "common", user: str = ""
+	) -> str:
 		with self.lock:
 			token = "rt-" + secrets.token_urlsafe(16)
-			self.grants[token] = Grant(set(scopes), tenant)
+			self.grants[token] = Grant(set(scopes), tenant, user.lower())
 			return token
 
-	def issue_access_token(self, scopes: Iterable[str] = DEFAULT_SCOPES) -> str:
+	def issue_access_token(self, scopes: Iterable[str] = DEFAULT_SCOPES, user: str = "") -> str:
 		with self.lock:
 			token = "at-" + secrets.token_urlsafe(16)
-			self.access_tokens[token] = AccessToken(set(scopes))
+			self.access_tokens[token] = AccessToken(set(scopes), user=user.lower())
 			return token
 
 	def issue_app_token(self, roles: Iterable[str] = ("Mail.Read",)) -> str:
@@ -428,7 +443,7 @@ class GraphEmulator:
 	def issue_code(self, scopes: Iterable[str] = DEFAULT_SCOPES, redirect_uri: str | None = None) -> str:
 		with self.lock:
 			code = "code-" + secrets.token_urlsafe(16)
-			self.codes[code] = (redirect_uri or self.redirect_uri, set(scopes), "", "")
+			self.codes[code] = (redirect_uri or self.redirect_uri, set(scopes), "", "", self.sign_in_as.lower())
 			return code
 
 	def expire_access_tokens(self, after_requests: int = 0) -> None:
@@ -689,7 +704,7 @@ class GraphEmulator:
 							"The Code_Verifier does not match the code_challenge supplied in the authorization request.",
 						)
 					self.pkce_checked += 1
-				grant = Grant(code[1], tenant)
+				grant = Grant(code[1], tenant, code[4])
 				nonce = code[3]
 			else:
 				return _token_error(
@@ -704,8 +719,8 @@ class GraphEmulator:
 					"suberror": "consent_required",
 				}
 				return _json_response(400, result)
-			refresh_token = self.issue_refresh_token(grant.scopes, tenant)  # rotated on every use
-			access_token = self.issue_access_token(grant.scopes)
+			refresh_token = self.issue_refresh_token(grant.scopes, tenant, grant.user)  # rotated on every use
+			access_token = self.issue_access_token(grant.scopes, grant.user)
 		return _json_response(
 			200,
 			{
@@ -715,7 +730,7 @@ class GraphEmulator:
 				"ext_expires_in": self.access_token_lifetime,
 				"access_token": access_token,
 				"refresh_token": refresh_token,
-				"id_token": self._id_token(tenant, nonce if grant_type == "authorization_code" else ""),
+				"id_token": self._id_token(tenant, nonce if grant_type == "authorization_code" else "", grant.user),
 				"client_info": _b64(json.dumps({"uid": self.user_id, "utid": self._home_tenant(tenant)})),
 			},
 		)
@@ -799,12 +814,14 @@ class GraphEmulator:
 		scopes = set(query.get("scope", "").split()) - {"openid", "profile", "offline_access", "email"}
 		code = "code-" + secrets.token_urlsafe(16)
 		with self.lock:
-			self.codes[code] = (redirect_uri, scopes, query.get("code_challenge", ""), query.get("nonce", ""))
+			self.codes[code] = (
+				redirect_uri, scopes, query.get("code_challenge", ""), query.get("nonce", ""), self.sign_in_as.lower()
+			)
 		params = {"code": code, "state": query.get("state", ""), "session_state": secrets.token_hex(8)}
 		location = redirect_uri + ("&" if "?" in redirect_uri else "?") + urlencode(params)
 		return 302, {"Location": location}, b""
 
-	def _id_token(self, tenant: str, nonce: str = "") -> str:
+	def _id_token(self, tenant: str, nonce: str = "", user: str = "") -> str:
 		now = int(_now().replace(tzinfo=dt.timezone.utc).timestamp())
 		claims = {
 			"aud": self.client_id,
@@ -813,8 +830,8 @@ class GraphEmulator:
 			"nbf": now,
 			"exp": now + 3600,
 			"name": "Ana Silva",
-			"preferred_username": self.address,
-			"email": self.address,
+			"preferred_username": user or self.address,
+			"email": user or self.address,
 			"oid": self.user_id,
 			"sub": "sub-" + self.user_id,
 			"tid": self._home_tenant(tenant),
@@ -834,12 +851,13 @@ class GraphEmulator:
 			user = match.group(1).strip("'")
 			root, path = f"/users/{quote(match.group(1), safe='@')}", "/me" + (match.group(2) or "")
 		with self.lock:
-			self._root = root
+			self._root, self._caller = root, None
 			self.requests.append((method, target))
 			immutable = prefer.get("idtype", "").strip('"').lower() == "immutableid"
 			if not immutable:
 				self.missing_immutable_prefer.append(target)
 			token = self._authenticate(headers)
+			self._caller = token
 			if self.throttle_left > 0:
 				self.throttle_left -= 1
 				self.throttled.append(_monotonic())
@@ -868,6 +886,15 @@ class GraphEmulator:
 						403, "ErrorAccessDenied",
 						"Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy settings.",
 					)  # fmt: skip
+			delegate = token.roles is None and token.user not in ("", self.address.lower())
+			if delegate and path.startswith("/me/"):
+				if user is None:
+					raise GraphError(
+						500, "EmulatorLimit", f"Only {self.address}'s mailbox is emulated, not {token.user}'s own."
+					)
+				# Someone else's mailbox: the delegated Mail.Read.Shared, and access given in Exchange.
+				if not token.scopes & SHARED_READ_SCOPES or token.user not in self.shared_access:
+					raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
 			if path.startswith("/me"):
 				if not self.mailbox_enabled:
 					raise GraphError(
@@ -876,7 +903,7 @@ class GraphEmulator:
 						"The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
 					)
 				need = USER_READ if path == "/me" else MAIL_READ
-				if token.roles is None and need not in token.scopes and not (
+				if token.roles is None and not delegate and need not in token.scopes and not (
 					need == MAIL_READ and "https://graph.microsoft.com/Mail.ReadWrite" in token.scopes
 				):
 					raise GraphError(
@@ -909,6 +936,11 @@ class GraphEmulator:
 
 	def _route(self, method, path, query, prefer, immutable, body):
 		if method == "GET" and path == "/me":
+			delegate = self._caller.user if self._caller and self._caller.roles is None else ""
+			if delegate and delegate != self.address.lower() and self._root == "/me":
+				profile = {"id": "d-" + hashlib.sha1(delegate.encode()).hexdigest()[:12], "displayName": delegate}
+				profile.update(mail=delegate, userPrincipalName=delegate)
+				return _json_response(200, self._select(profile, query))
 			return _json_response(
 				200,
 				self._select(
@@ -1128,6 +1160,17 @@ class GraphEmulator:
 			if not data.get(key):
 				raise GraphError(400, "InvalidRequest", f"{key} is required.")
 		self._check_expiration(data["expirationDateTime"])
+		token = self._caller
+		delegate = token is not None and token.roles is None and token.user not in ("", self.address.lower())
+		if delegate and re.match(r"/?users/", data["resource"], re.IGNORECASE):
+			# Mail.Read.Shared "doesn't support subscribing to change notifications on items in shared or
+			# delegated folders" (Microsoft Graph docs, outlook-share-messages-folders).
+			raise GraphError(
+				403,
+				"ExtensionError",
+				"Operation: Create; Exception: [Status Code: Forbidden; Reason: Access is denied. Check credentials "
+				"and try again.]",
+			)
 		if self.validate_notification_urls:
 			self.lock.release()  # the receiver may call back into us; don't hold the lock over HTTP
 			try:
