@@ -259,7 +259,7 @@ window.email_sync = window.email_sync || {};
 				<td><div class="ellipsis"><a class="es-subject" style="color:inherit" title="${esc(row.communication ? __("Open the email") : row.subject)}">${esc(row.subject || __("(no subject)"))}</a></div>
 					${review && row.reason ? `<div class="small text-muted ${candidates ? "" : "ellipsis"}" style="${candidates ? CLAMP(2) : ""}"
 						title="${esc(row.reason)}">${esc(row.reason)}</div>` : ""}
-					${review && (row.mailboxes || "").includes("\n") ? `<div class="ellipsis small text-muted es-mailboxes" title="${esc(row.mailboxes.split("\n").join(", "))}">
+					${review && (row.mailboxes || "").includes("\n") ? `<div class="small text-muted es-mailboxes" style="${CLAMP(3)}" title="${esc(row.mailboxes.split("\n").join(", "))}">
 						${__("In {0} mailboxes: {1}", [row.mailboxes.split("\n").length, esc(row.mailboxes.split("\n").join(", "))])}</div>` : ""}
 					${filing ? this.candidate_buttons(candidates) : ""}
 					${review && may.assign ? this.namesake_buttons(row) : ""}</td>
