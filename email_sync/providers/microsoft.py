@@ -859,7 +859,8 @@ class MicrosoftProvider(Provider):
 					False,
 					f"Signed in to Microsoft as {self._who()}, but this account is for {self.config.address}. If "
 					f"{self.config.address} is a shared or delegated mailbox, set Mailbox to Shared or delegated: "
-					"Email Sync then reads it with the app's own access, set up in Email Sync Settings. Otherwise "
+					"Email Sync then reads it with the app's own access, set up in Email Sync Settings (or to "
+					f"Shared, through my sign-in, if {self._who()} was given access to it). Otherwise "
 					f"click Reconnect and sign in as {self.config.address}.",
 					folders,
 				)

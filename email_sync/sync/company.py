@@ -4,6 +4,10 @@ An account whose Mailbox is "Shared or delegated" holds no tokens. A Microsoft 3
 /users/{address} with app-only tokens (the app registration's client id, the tenant id and a client secret or
 certificate from Email Sync Settings); a Google Workspace account acts as its address through the service
 account key's domain-wide delegation. This module turns those settings into the provider's AppCredentials.
+
+A Microsoft account whose Mailbox is "Shared, through my sign-in" is a third way: a person with access to the
+shared mailbox clicks Connect and signs in as themselves (with the delegated Mail.Read.Shared); the account
+keeps that person's tokens and reads /users/{address} with them. Gmail has nothing like it.
 """
 
 from __future__ import annotations
@@ -14,11 +18,17 @@ from frappe import _
 from email_sync.providers import AppCredentials
 
 SHARED = "Shared or delegated"
+SHARED_SIGN_IN = "Shared, through my sign-in"
 PROVIDERS = ("Gmail", "Microsoft")
 
 
 def is_shared(account) -> bool:
 	return account.provider in PROVIDERS and (account.get("mailbox_kind") or "") == SHARED
+
+
+def reads_through_sign_in(account) -> bool:
+	"""A Microsoft shared mailbox read with the token of the person who clicked Connect (Mail.Read.Shared)."""
+	return account.provider == "Microsoft" and (account.get("mailbox_kind") or "") == SHARED_SIGN_IN
 
 
 def app_credentials(account) -> AppCredentials | None:

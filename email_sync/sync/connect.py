@@ -11,7 +11,7 @@ from frappe import _
 from frappe.utils import get_url, now_datetime, today
 
 from email_sync.providers import ProviderError
-from email_sync.sync.company import is_shared
+from email_sync.sync.company import is_shared, reads_through_sign_in
 from email_sync.sync.context import account_config, endpoints, oauth_client, provider_for, store_tokens
 
 STATE_TTL = 600  # seconds
@@ -59,8 +59,12 @@ def authorization_url(account) -> str:
 			scopes=IMAP_SCOPES if _over_imap(account) else SCOPES,
 		)
 	else:
-		from email_sync.providers.microsoft_oauth import IMAP_SIGN_IN_SCOPES, begin_sign_in
+		from email_sync.providers.microsoft_oauth import IMAP_SIGN_IN_SCOPES, SHARED_SIGN_IN_SCOPES, begin_sign_in
 
+		scopes = IMAP_SIGN_IN_SCOPES if _over_imap(account) else None
+		through_sign_in = reads_through_sign_in(account)
+		if through_sign_in:
+			scopes = SHARED_SIGN_IN_SCOPES  # the person signs in as themselves: no hint of the shared address
 		flow = begin_sign_in(
 			client_id,
 			client_secret,
@@ -68,8 +72,8 @@ def authorization_url(account) -> str:
 			state,
 			_tenant(account),
 			endpoints().get("microsoft_auth"),
-			login_hint=account.email_address,
-			scopes=IMAP_SIGN_IN_SCOPES if _over_imap(account) else None,
+			login_hint=None if through_sign_in else account.email_address,
+			scopes=scopes,
 			verify=endpoints().get("ca_bundle") or True,
 		)
 		sign_in["flow"], url = flow, flow["auth_uri"]
@@ -92,7 +96,8 @@ def claim_state(state: str) -> str:
 
 
 def finish(account_name: str, code: str) -> None:
-	"""Trade the code for tokens, check the mailbox is the account's, keep the tokens, start real time."""
+	"""Trade the code for tokens, check the mailbox is the account's (for a shared mailbox read through this
+	sign-in: that the person who signed in may read it), keep the tokens, start real time."""
 	account = frappe.get_doc("Email Sync Account", account_name)
 	account.check_permission("write")
 	client_id, client_secret = oauth_client(account.provider)
@@ -102,14 +107,26 @@ def finish(account_name: str, code: str) -> None:
 	store_tokens(account.name, tokens)
 	config = account_config(account)
 	config.oauth = tokens
-	with provider_for(account, config) as provider:
-		address = (getattr(provider, "email_address", "") or getattr(provider, "mailbox_address", "")).lower()
+	try:
+		with provider_for(account, config) as provider:
+			address = (getattr(provider, "email_address", "") or getattr(provider, "mailbox_address", "")).lower()
+	except ProviderError:
+		frappe.db.rollback()  # e.g. the person may not read the shared mailbox: keep no tokens
+		raise
+	# For a shared mailbox read through this sign-in, the address is the shared one connect() could open (the
+	# person signed in as themselves), so this holds as long as they may read it.
 	if address and address != account.email_address:
 		frappe.db.rollback()
 		raise ProviderError(
 			f"You signed in as {address}, but this account is for {account.email_address}.",
 			code="wrong_mailbox",
-			fix=f"Click Connect again and choose {account.email_address}, or create an account for {address}.",
+			fix=f"Click Connect again and choose {account.email_address}, or create an account for {address}."
+			+ (
+				f" If {account.email_address} is a shared mailbox {address} may read, set Mailbox to Shared, "
+				"through my sign-in and click Connect again."
+				if account.provider == "Microsoft"
+				else ""
+			),
 		)
 	values = {"connected_by": frappe.session.user, "connected_on": now_datetime(), "auth_type": "OAuth"}
 	if account.status in ("Draft", "Disconnected", "Error"):
@@ -146,7 +163,7 @@ def _exchange(account, client_id: str, client_secret: str, code: str, sign_in: d
 			auth_base=endpoints().get("google_auth"),
 			required_scopes=frozenset({MAIL_GOOGLE}) if _over_imap(account) else READ_SCOPES,
 		)
-	from email_sync.providers.microsoft_oauth import IMAP_SCOPE, finish_sign_in
+	from email_sync.providers.microsoft_oauth import IMAP_SCOPE, SHARED_TOKEN_SCOPES, finish_sign_in
 
 	if not sign_in.get("flow"):
 		raise ProviderError(
@@ -162,7 +179,7 @@ def _exchange(account, client_id: str, client_secret: str, code: str, sign_in: d
 		_tenant(account),
 		endpoints().get("microsoft_auth"),
 		verify=endpoints().get("ca_bundle") or True,
-		scopes=[IMAP_SCOPE] if _over_imap(account) else None,
+		scopes=[IMAP_SCOPE] if _over_imap(account) else SHARED_TOKEN_SCOPES if reads_through_sign_in(account) else None,
 	)
 	tokens.tenant = _tenant(account)
 	return tokens

@@ -10,7 +10,7 @@ from email_sync.engine import NEEDS_REVIEW, SKIPPED, BlacklistEntry, Context, Di
 from email_sync.engine import namesakes
 from email_sync.engine.shared import FILE_ON_ALL
 from email_sync.providers import AccountConfig, OAuthTokens, ProviderError, get_provider
-from email_sync.sync.company import app_credentials, is_shared
+from email_sync.sync.company import app_credentials, is_shared, reads_through_sign_in
 from email_sync.sync.directory import SiteSource
 
 
@@ -91,6 +91,7 @@ def account_config(account) -> AccountConfig:
 		batch_size=int(account.batch_size or 200),
 		oauth=account_tokens(account),
 		app=app_credentials(account),
+		through_sign_in=reads_through_sign_in(account),
 		api_base=endpoints().get(f"{prefix}_api", "") if prefix else "",
 		auth_base=endpoints().get(f"{prefix}_auth", "") if prefix else "",
 		on_tokens_refreshed=lambda tokens: store_tokens(account.name, tokens),

@@ -18,6 +18,7 @@ from frappe.utils import add_to_date, get_url, now_datetime
 from frappe.utils.data import convert_utc_to_system_timezone
 
 from email_sync.providers import ProviderError
+from email_sync.sync.company import reads_through_sign_in
 from email_sync.sync.context import provider_for
 from email_sync.sync.tasks import enqueue_sync
 
@@ -42,7 +43,8 @@ def wants_push(account) -> bool:
 	settings = frappe.get_cached_doc("Email Sync Settings")
 	if account.provider == "Gmail":
 		return bool(settings.google_pubsub_topic)
-	return account.provider == "Microsoft" and bool(settings.microsoft_push)
+	# Graph sends no change notifications for a shared mailbox read through a sign-in: polled every minute.
+	return account.provider == "Microsoft" and bool(settings.microsoft_push) and not reads_through_sign_in(account)
 
 
 def start_or_renew(account) -> None:

@@ -299,8 +299,11 @@ const email_sync_account = {
 		if (d.status !== "Draft") return;
 		const oauth = d.provider !== "IMAP";
 		const company = oauth && d.mailbox_kind === "Shared or delegated";
+		const through_sign_in = d.provider === "Microsoft" && d.mailbox_kind === "Shared, through my sign-in";
 		const sign_in = company
 			? [__("App access set up under Company Mailboxes in Email Sync Settings (Test Connection checks it)"), false]
+			: through_sign_in
+			? [__("Connect: sign in to Microsoft as yourself, a person with access to this shared mailbox"), !!d.connected_on]
 			: [oauth ? __("Connect (sign in with {0})", [d.provider === "Gmail" ? "Google" : "Microsoft"]) : __("IMAP host, username and password"),
 				oauth ? !!d.connected_on : !!(d.imap_host && (d.password || d.auth_type === "OAuth"))];  // username may stay empty
 		const steps = [

@@ -46,8 +46,10 @@ class EmailSyncAccount(Document):
 
 	def validate_company_mailbox(self):
 		"""A shared or delegated mailbox is read through the API with the app's own access (Email Sync Settings)."""
-		from email_sync.sync.company import SHARED, is_shared, missing_setup
+		from email_sync.sync.company import SHARED, SHARED_SIGN_IN, is_shared, missing_setup
 
+		if self.provider != "IMAP" and self.mailbox_kind == SHARED_SIGN_IN:
+			self.validate_shared_sign_in()
 		if self.provider == "IMAP" or self.mailbox_kind != SHARED:
 			return
 		if self.mail_access == "IMAP (XOAUTH2)":
@@ -58,6 +60,19 @@ class EmailSyncAccount(Document):
 				"Settings."
 			)
 			frappe.throw(message.format(missing), title=_("App access is not set up"))
+
+	def validate_shared_sign_in(self):
+		"""Someone's own sign-in reading a shared mailbox: Microsoft Graph with Mail.Read.Shared only."""
+		if self.provider == "Gmail":
+			frappe.throw(
+				_(
+					"Gmail cannot read another person's mailbox through your sign-in. Choose Mailbox Shared or "
+					"delegated: the mailbox is then read with domain-wide delegation (Company Mailboxes in Email "
+					"Sync Settings)."
+				)
+			)
+		if self.mail_access == "IMAP (XOAUTH2)":
+			frappe.throw(_("A shared mailbox read through your sign-in is read through Microsoft Graph: set Read Mail Through to API."))
 
 	def validate_folders(self):
 		from email_sync.sync.folder_check import check_folders, should_check
