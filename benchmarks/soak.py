@@ -43,7 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from throughput import INTERNAL, MAILBOXES, Workers, check, create_accounts, fill, make_mail, prepare_site  # noqa: E402
+from throughput import INTERNAL, MAILBOXES, Workers, check, create_accounts, fill, make_mail, prepare_site
 
 SITE = "soak.localhost"
 WORKERS = 4

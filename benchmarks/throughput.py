@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "providers"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from imap_sync import FIRST, LAST  # noqa: E402
+from imap_sync import FIRST, LAST
 
 MAILBOXES = 16
 N_CUSTOMERS = 40

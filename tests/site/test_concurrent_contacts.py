@@ -53,7 +53,7 @@ class OtherSync(threading.Thread):
 			self.created.set()
 			self.commit_now.wait(30)
 			frappe.db.commit()
-		except Exception as e:  # reported by the test
+		except Exception as e:  # noqa: BLE001 - reported by the test
 			self.error = e
 			self.created.set()
 		finally:
