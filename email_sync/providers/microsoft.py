@@ -441,8 +441,9 @@ class MicrosoftProvider(Provider):
 		if status == 403 and (code in ACCESS_DENIED_CODES or not code):
 			if self.through_sign_in:
 				signer = self._signer()
+				opening = f"Signed in as {signer}, who" if self.signed_in_as else "The person who signed in"
 				return SharedMailboxDenied(
-					f"Signed in as {signer}, who may not read the shared mailbox {who}: {detail}.",
+					f"{opening} may not read the shared mailbox {who}: {detail}.",
 					fix=f"In the Exchange admin center, give {signer} Full Access (or Read permission) on the shared "
 					f"mailbox {who}, then click Test Connection again. Or read it with the app's own access: set "
 					"Mailbox to Shared or delegated and set up Company Mailboxes in Email Sync Settings. If "

@@ -59,7 +59,11 @@ def authorization_url(account) -> str:
 			scopes=IMAP_SCOPES if _over_imap(account) else SCOPES,
 		)
 	else:
-		from email_sync.providers.microsoft_oauth import IMAP_SIGN_IN_SCOPES, SHARED_SIGN_IN_SCOPES, begin_sign_in
+		from email_sync.providers.microsoft_oauth import (
+			IMAP_SIGN_IN_SCOPES,
+			SHARED_SIGN_IN_SCOPES,
+			begin_sign_in,
+		)
 
 		scopes = IMAP_SIGN_IN_SCOPES if _over_imap(account) else None
 		through_sign_in = reads_through_sign_in(account)

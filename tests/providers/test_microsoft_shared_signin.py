@@ -72,7 +72,7 @@ def test_the_shared_mailbox_syncs_with_the_persons_token(shared):
 		batches = list(p.fetch(None))
 		assert (p.signed_in_as, p.mailbox_address) == (ANA, SHARED)
 	assert [m.provider_id for b in batches for m in b.messages] == [first, sent]
-	assert [m.raw for b in batches for m in b.messages][0].startswith(b"From: Customer")
+	assert all(m.raw.startswith(b"From: Customer") for b in batches for m in b.messages)
 	# Ana's own refresh token, asking for Mail.Read.Shared; never a client-credentials (app-only) token.
 	assert {r["grant_type"] for r in shared.token_requests} == {"refresh_token"}
 	assert all("Mail.Read.Shared" in r["scope"] for r in shared.token_requests)

@@ -20,7 +20,7 @@ from email_sync.sync.connect import CALLBACK
 from email_sync.sync.runner import sync_account
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "providers"))
-from graph_emulator import GraphEmulator, make_certificates  # noqa: E402
+from graph_emulator import GraphEmulator, make_certificates
 
 KIND = "Shared, through my sign-in"
 
