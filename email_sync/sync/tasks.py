@@ -5,8 +5,12 @@ not running as: a job id that is still running counts as queued, so the same id 
 Also the jobs around syncing: push upkeep, and notices by SMS and chat.
 """
 
+from datetime import timedelta
+
 import frappe
-from frappe.utils.background_jobs import create_job_id, is_job_enqueued
+from frappe.utils.background_jobs import create_job_id, get_job, is_job_enqueued
+from rq.job import JobStatus
+from rq.utils import utcnow
 
 JOB_TIMEOUT = 60 * 60  # seconds; a run yields long before (its time budget) and each batch commits as it goes
 
@@ -21,10 +25,26 @@ def continuation_id(account: str) -> str:
 
 def enqueue_sync(account: str, trigger: str = "Scheduler") -> str:
 	"""Queue a run of `account`, unless one is queued or running already (it will pick up the new mail)."""
+	for job in (job_id(account), continuation_id(account)):
+		_forget_if_orphaned(job)
 	if is_job_enqueued(continuation_id(account)):
 		return continuation_id(account)
 	_enqueue(account, trigger, job_id(account), after_commit=True)
 	return job_id(account)
+
+
+ORPHANED_AFTER = timedelta(minutes=3)  # a running job's worker beats every 30 s or so
+
+
+def _forget_if_orphaned(job: str) -> None:
+	"""A job whose worker was killed stays 'started' until RQ's housekeeping notices, up to about ten minutes
+	later, and until then the account could not be queued again. A started job that has not beaten for
+	minutes has no worker: forget it. (Were it alive after all, the account's run lock keeps a second run off.)"""
+	found = get_job(job)
+	if found is None or found.get_status() != JobStatus.STARTED or not found.last_heartbeat:
+		return
+	if utcnow() - found.last_heartbeat.replace(tzinfo=None) > ORPHANED_AFTER:
+		found.delete()
 
 
 def enqueue_continuation(account: str) -> None:
