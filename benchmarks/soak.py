@@ -110,6 +110,13 @@ class Stack:
 		self.start_redis()
 
 
+def children(pid: int) -> list[int]:
+	try:
+		return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+	except OSError:
+		return []
+
+
 def listening(port: int) -> bool:
 	with socket.socket() as s:
 		s.settimeout(0.5)
@@ -265,6 +272,11 @@ def inject(kind: str, stack: Stack, supervisor: Supervisor, killed: set[int], rn
 			return "no worker to kill"
 		victim = rng.choice(victims)
 		killed.add(victim.pid)
+		# The job runs in a work horse that RQ forks into a session of its own: kill it too, or the job
+		# would finish as if nothing happened.
+		for horse in children(victim.pid):
+			with contextlib.suppress(ProcessLookupError):
+				os.kill(horse, signal.SIGKILL)
 		supervisor.kill(victim, signal.SIGKILL)
 		time.sleep(rng.uniform(1, 5))  # the supervisor's restart delay
 		supervisor.keep_up(killed)
