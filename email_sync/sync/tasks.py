@@ -5,12 +5,11 @@ not running as: a job id that is still running counts as queued, so the same id 
 Also the jobs around syncing: push upkeep, and notices by SMS and chat.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import frappe
 from frappe.utils.background_jobs import create_job_id, get_job, is_job_enqueued
 from rq.job import JobStatus
-from rq.utils import utcnow
 
 JOB_TIMEOUT = 60 * 60  # seconds; a run yields long before (its time budget) and each batch commits as it goes
 
@@ -43,7 +42,8 @@ def _forget_if_orphaned(job: str) -> None:
 	found = get_job(job)
 	if found is None or found.get_status() != JobStatus.STARTED or not found.last_heartbeat:
 		return
-	if utcnow() - found.last_heartbeat.replace(tzinfo=None) > ORPHANED_AFTER:
+	beat = found.last_heartbeat  # naive UTC in RQ 1, aware in RQ 2
+	if datetime.now(timezone.utc) - (beat if beat.tzinfo else beat.replace(tzinfo=timezone.utc)) > ORPHANED_AFTER:
 		found.delete()
 
 
