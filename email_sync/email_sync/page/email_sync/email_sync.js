@@ -228,7 +228,7 @@ window.email_sync = window.email_sync || {};
 				<colgroup>${columns.map(([, width]) => `<col${width ? ` style="width:${width}"` : ""}>`).join("")}</colgroup>
 				<thead><tr>${columns.map(([label, , html]) => `<th>${html || label}</th>`).join("")}</tr></thead>
 				<tbody></tbody></table></div>`);
-			rows.forEach((row) => $table.find("tbody").append(this.email_row(row, review, picked)));
+			rows.forEach((row) => $table.find("tbody").append(this.email_row(row, review, picked, may)));
 			$table.find("th, td").css("vertical-align", "middle");
 			$table.find(".es-all").on("change", (e) => $table.find(".es-pick").prop("checked", e.target.checked));
 			$section.append($table);
@@ -238,8 +238,7 @@ window.email_sync = window.email_sync || {};
 			$section.find(".es-bulk-ignore").on("click", () => this.ignore(selected()));
 		}
 
-		email_row(row, review, picked) {
-			const may = this.may();
+		email_row(row, review, picked, may) {
 			const customers = (row.matched_customers || "").split("\n").filter(Boolean);
 			// An address Contacts of several Customers share: the candidates, each a click away
 			const candidates = review && row.candidates && row.candidates.length ? row.candidates : null;
