@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 
 from email_sync.providers.base import ProviderError
-from email_sync.providers.imap import IMAPProvider, encode_mutf7
+from email_sync.providers.imap import IMAPProvider, _quote, encode_mutf7
 
 MAX_LINE = 64 * 1024  # bytes; IDLE responses are a few dozen
 REIDLE_AFTER = 25 * 60  # seconds; RFC 2177 servers may log out a client idle for 30 minutes
@@ -173,7 +173,7 @@ class IdleWatcher:
 	def _examine(self, imap: imaplib.IMAP4) -> None:
 		wire = "INBOX" if self.folder.upper() == "INBOX" else encode_mutf7(self.folder)
 		try:
-			typ, data = imap.select('"' + wire.replace("\\", "\\\\").replace('"', '\\"') + '"', True)
+			typ, data = imap.select(_quote(wire), True)
 		except imaplib.IMAP4.abort as e:
 			raise _Dropped(str(e)) from None
 		if typ != "OK":
