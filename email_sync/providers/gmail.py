@@ -105,6 +105,7 @@ from email_sync.providers.base import (
 from email_sync.providers.google_oauth import (
 	GMAIL_READONLY,
 	RECONNECT,
+	_first_line,
 	begin_sign_in,
 	delegation_error,
 	finish_sign_in,
@@ -1176,11 +1177,6 @@ def _api_error(e: HttpError) -> _ApiError:
 	if not message:
 		message = (content or getattr(e.resp, "reason", "") or f"HTTP {status}").strip()[:300]
 	return _ApiError(status, message, reasons, _retry_after(e.resp.get("retry-after") if e.resp else None))
-
-
-def _first_line(e: Exception) -> str:
-	text = str(e).strip() or type(e).__name__
-	return text.splitlines()[0][:300]
 
 
 def _retryable(error: _ApiError) -> bool:
