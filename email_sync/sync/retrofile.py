@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import frappe
 from frappe import _
-from frappe.utils import now_datetime
 
 from email_sync.engine import INBOUND, OUTBOUND
 from email_sync.engine.addresses import FREE_MAIL_DOMAINS
@@ -23,6 +22,7 @@ from email_sync.engine.model import NewContact
 from email_sync.engine.shared import RULE as SHARED_RULE
 from email_sync.indexes import DOMAINS, split_domains
 from email_sync.sync import namesakes
+from email_sync.sync.decision_history import copies_waiting, record
 from email_sync.sync.review import file_row, settle_copies
 from email_sync.sync.tasks import enqueue_retrofile
 from email_sync.sync.writer import insert_contact
@@ -122,32 +122,15 @@ def _file_rows(rows: list, parties) -> int:
 			if found is None:  # left for a person to choose
 				continue
 			contacts, customers, reason = found
-			copies = _copies_waiting(row)
+			copies = copies_waiting(row)
 			file_row(row, contacts, customers, reason, rule=RULE)
 			settle_copies(row)
-			_record([row.name, *copies], reason)
+			record([row.name, *copies], reason)
 			filed += 1
 	finally:
 		frappe.flags.email_sync_retrofiling = False
 	frappe.db.commit()
 	return filed
-
-
-def _copies_waiting(row) -> list[str]:
-	if not row.email_key:
-		return []
-	filters = {"email_key": row.email_key, "status": "Needs Review", "name": ("!=", row.name)}
-	return frappe.get_all("Synced Email", filters=filters, pluck="name")
-
-
-def _record(names: list[str], reason: str) -> None:
-	"""The filing onto each copy's Decision History, as refiling records its own."""
-	line = f"{now_datetime():%Y-%m-%d %H:%M:%S} {frappe.session.user}: {reason}\n"
-	frappe.db.sql(
-		"""update `tabSynced Email` set decision_history = concat(ifnull(decision_history, ''), %(line)s)
-		where name in %(names)s""",
-		{"line": line, "names": names},
-	)
 
 
 def _waiting_for(addresses: list[str]) -> list:

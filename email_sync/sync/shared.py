@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import frappe
 from frappe import _
-from frappe.utils import now_datetime
 
 from email_sync.engine.shared import RULE, and_list
+from email_sync.sync.decision_history import copies_waiting, record
 from email_sync.sync.review import _route_issue, file_row, require, settle_copies, synced_rows
 
 
@@ -38,9 +38,9 @@ def file_shared(names: list[str], customer: str | None = None) -> list[str]:
 		)
 		plan = file_row(row, contacts, customers, chosen)
 		_route_issue(row, plan, force=False)
-		copies = _copies_waiting(row)
+		copies = copies_waiting(row)
 		settle_copies(row)
-		_record([row.name, *copies], chosen)
+		record([row.name, *copies], chosen)
 		filed.append(row.name)
 	frappe.db.commit()
 	return filed
@@ -92,22 +92,6 @@ def _customers_by_contact(contacts: list[str]) -> dict[str, list[str]]:
 	):
 		by_contact.setdefault(contact, []).append(customer)
 	return by_contact
-
-
-def _copies_waiting(row) -> list[str]:
-	if not row.email_key:
-		return []
-	filters = {"email_key": row.email_key, "status": "Needs Review", "name": ("!=", row.name)}
-	return frappe.get_all("Synced Email", filters=filters, pluck="name")
-
-
-def _record(names: list[str], what: str) -> None:
-	line = f"{now_datetime():%Y-%m-%d %H:%M:%S} {frappe.session.user}: {what}\n"
-	frappe.db.sql(
-		"""update `tabSynced Email` set decision_history = concat(ifnull(decision_history, ''), %(line)s)
-		where name in %(names)s""",
-		{"line": line, "names": names},
-	)
 
 
 def _lines(value: str | None) -> list[str]:
