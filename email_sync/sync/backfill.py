@@ -33,11 +33,8 @@ from email_sync.sync.older_mail_log import (
 	summary,
 )
 from email_sync.sync.runner import DEFAULT_TIME_BUDGET, learn_new_contacts
+from email_sync.sync.tasks import enqueue_long
 from email_sync.sync.writer import Item, write_batch
-
-JOB_TIMEOUT = 60 * 60
-
-
 
 # -- the account's covered range ---------------------------------------------------------------------------
 
@@ -68,7 +65,15 @@ def start_backfill(account_name: str, since, folder: str | None = None) -> dict:
 		frappe.throw(_("Pick a date in the past."))
 	if is_job_enqueued(job_id(account_name)) or is_job_enqueued(job_id(account_name, True)):
 		frappe.throw(_("Older mail is already being brought in for this account: wait for it to finish."))
-	_enqueue(account_name, job_id(account_name), since=str(since), before=str(before), folder=folder or None)
+	enqueue_long(
+		"email_sync.sync.backfill.run_backfill",
+		job_id(account_name),
+		after_commit=True,
+		account=account_name,
+		since=str(since),
+		before=str(before),
+		folder=folder or None,
+	)
 	return {"job_id": job_id(account_name), "since": str(since), "before": str(before)}
 
 
@@ -84,19 +89,6 @@ def queue_backfill_if_free(account_name: str, since) -> bool:
 		)
 		return False
 	return True
-
-
-def _enqueue(account_name: str, job: str, **kwargs) -> None:
-	frappe.enqueue(
-		"email_sync.sync.backfill.run_backfill",
-		queue="long",
-		timeout=JOB_TIMEOUT,
-		job_id=job,
-		deduplicate=True,
-		enqueue_after_commit=True,
-		account=account_name,
-		**kwargs,
-	)
 
 
 # -- the backfill job ---------------------------------------------------------------------------------------
@@ -168,12 +160,9 @@ def _backfill(account_name, since: date, before: date, folder, position, log) ->
 		current = get_current_job()
 		if current is not None and current.id.endswith(continuation):
 			continuation = job_id(account_name)  # a job id still running counts as queued: use the other one
-		frappe.enqueue(
+		enqueue_long(
 			"email_sync.sync.backfill.run_backfill",
-			queue="long",
-			timeout=JOB_TIMEOUT,
-			job_id=continuation,
-			deduplicate=True,
+			continuation,
 			account=account_name,
 			since=str(since),
 			before=str(before),

@@ -85,15 +85,20 @@ def enqueue_notice(notice: dict) -> None:
 
 
 def _enqueue(account: str, trigger: str, job: str, after_commit: bool = False) -> None:
+	enqueue_long("email_sync.sync.runner.sync_account", job, after_commit, account=account, trigger=trigger)
+
+
+def enqueue_long(method: str, job: str, after_commit: bool = False, **kwargs) -> None:
+	"""Queue a job that reads mail (a sync, a backfill, an upload import) on the long queue under `job`,
+	dropped if that id is queued or running already."""
 	frappe.enqueue(
-		"email_sync.sync.runner.sync_account",
+		method,
 		queue="long",
 		timeout=JOB_TIMEOUT,
 		job_id=job,
 		deduplicate=True,
 		enqueue_after_commit=after_commit,
-		account=account,
-		trigger=trigger,
+		**kwargs,
 	)
 
 

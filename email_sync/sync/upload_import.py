@@ -19,9 +19,10 @@ import frappe
 from frappe import _
 
 from email_sync.engine import ERROR
-from email_sync.sync.backfill import JOB_TIMEOUT, job_id
+from email_sync.sync.backfill import job_id
 from email_sync.sync.importer import Source, import_sources
 from email_sync.sync.older_mail_log import finish_log, publish, start_log, summary
+from email_sync.sync.tasks import enqueue_long
 
 UPLOAD_TYPES = (".eml", ".mbox", ".zip")
 ZIP_MAX_ENTRIES = 20_000
@@ -48,13 +49,10 @@ def start_upload_import(account_name: str, file_name: str) -> dict:
 	if not file.is_private:  # customer mail is never public, not even until the import has run
 		file.is_private = 1
 		file.save(ignore_permissions=True)
-	frappe.enqueue(
+	enqueue_long(
 		"email_sync.sync.upload_import.run_upload_import",
-		queue="long",
-		timeout=JOB_TIMEOUT,
-		job_id=job_id(account_name) + "::upload::" + file.name,
-		deduplicate=True,
-		enqueue_after_commit=True,
+		job_id(account_name) + "::upload::" + file.name,
+		after_commit=True,
 		account=account_name,
 		file_name=file.name,
 	)
