@@ -578,7 +578,6 @@ class MicrosoftProvider(Provider):
 		Not a delta query: a range has an end, and delta rounds never see mail again once handed out. The
 		position: {"done": [folder ids listed to the end], "folder": the one in progress, "last_ids": [...]}"""
 		position = position or {}
-		self._handed_out = set()
 		done_folders = [f for f in position.get("done") or [] if isinstance(f, str)]
 		plan: list[tuple[Folder, str, list[dict]]] = []
 		for folder in self._range_folders(folders):
