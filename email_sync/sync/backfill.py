@@ -33,7 +33,7 @@ from email_sync.sync.older_mail_log import (
 	summary,
 )
 from email_sync.sync.runner import DEFAULT_TIME_BUDGET, learn_new_contacts
-from email_sync.sync.tasks import enqueue_long
+from email_sync.sync.tasks import enqueue_long, other_job_id
 from email_sync.sync.writer import Item, write_batch
 
 # -- the account's covered range ---------------------------------------------------------------------------
@@ -154,15 +154,9 @@ def _backfill(account_name, since: date, before: date, folder, position, log) ->
 		return {"status": "Failed", "error": error[1], **counts}
 	if yielded:
 		save_progress(log, label, counts)
-		continuation = job_id(account_name, True)
-		from rq import get_current_job
-
-		current = get_current_job()
-		if current is not None and current.id.endswith(continuation):
-			continuation = job_id(account_name)  # a job id still running counts as queued: use the other one
 		enqueue_long(
 			"email_sync.sync.backfill.run_backfill",
-			continuation,
+			other_job_id(job_id(account_name, True), job_id(account_name)),
 			account=account_name,
 			since=str(since),
 			before=str(before),

@@ -49,11 +49,16 @@ def _forget_if_orphaned(job: str) -> None:
 
 def enqueue_continuation(account: str) -> None:
 	"""From inside a run that yielded: the next run of the account, at the back of the queue."""
+	_enqueue(account, "Continued", other_job_id(job_id(account), continuation_id(account)))
+
+
+def other_job_id(job: str, other: str) -> str:
+	"""The id to queue a continuation under: `job`, or `other` when this is job `job` running (a job id that
+	is still running counts as queued, so the same id would be dropped)."""
 	from rq import get_current_job
 
 	current = get_current_job()
-	running_as_main = current is not None and current.id == create_job_id(job_id(account))
-	_enqueue(account, "Continued", continuation_id(account) if running_as_main else job_id(account))
+	return other if current is not None and current.id == create_job_id(job) else job
 
 
 def enqueue_push_upkeep(account: str, event: str) -> None:
@@ -110,18 +115,14 @@ def enqueue_retrofile(doctype: str, name: str, customer: str | None = None, cont
 	"""File the emails waiting for review that a Contact or Customer now claims (retrofile.py), once the save
 	commits. One job per record: saving it again while its job waits adds none. A run that leaves more queues
 	its continuation under the other id (its own, still running, would be dropped)."""
-	from rq import get_current_job
-
-	as_continuation = False
+	job = retrofile_job_id(doctype, name)
 	if continued:  # from inside the job, its work so far committed: queued at once
-		current = get_current_job()
-		running = current.id if current else None
-		as_continuation = running != create_job_id(retrofile_job_id(doctype, name, True))
+		job = other_job_id(retrofile_job_id(doctype, name, True), job)
 	kwargs = {"contact": name, "customer": customer} if doctype == "Contact" else {"customer": name}
 	frappe.enqueue(
 		f"email_sync.sync.retrofile.file_for_{doctype.lower()}",
 		queue="default",
-		job_id=retrofile_job_id(doctype, name, as_continuation),
+		job_id=job,
 		deduplicate=True,
 		enqueue_after_commit=not continued,
 		**kwargs,
