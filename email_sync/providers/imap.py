@@ -515,14 +515,15 @@ class IMAPProvider(Provider):
 		states = position.setdefault("folders", {})
 		plans = []
 		for folder in self._range_folders(folders):
-			old = states.get(folder.name)
-			if not (old and old.get("done")) or self._examine(folder).uidvalidity != old.get("uidvalidity"):
-				plans.append(self._plan_range(folder, old, since, before))
+			old, box = states.get(folder.name), self._examine(folder)
+			if not (old and old.get("done")) or box.uidvalidity != old.get("uidvalidity"):
+				plans.append(self._plan_range(folder, old, since, before, box))
+
+		def replan(folder, old, box):
+			return self._plan_range(folder, old, since, before, box)
+
 		for i, plan in enumerate(plans):
 			later = sum(len(p.uids) for p in plans[i + 1 :])
-			def replan(folder, old, box):
-				return self._plan_range(folder, old, since, before, box)
-
 			for batch_state, messages, left in self._read(plan, replan):
 				states[plan.folder.name] = batch_state
 				yield Batch(messages, copy.deepcopy(position), plan.folder.name, left + later)
