@@ -20,9 +20,7 @@ def add_addresses(filed: list) -> None:
 	for email, contact in sorted(wanted):
 		if frappe.db.exists("Contact Email", {"email_id": email}) or not frappe.db.exists("Contact", contact):
 			continue  # taken meanwhile (a colleague, an earlier batch), or the Contact is gone: leave it be
-		doc = frappe.get_doc("Contact", contact)
-		doc.append("email_ids", {"email_id": email, "is_primary": 0 if doc.email_ids else 1})
-		doc.save(ignore_permissions=True)  # the sync's own decision, per the setting an administrator chose
+		add_address(contact, email)
 
 
 # -- mail already waiting in Needs Review when its Customer gets the email domain (retrofile.py) ----------------
@@ -44,7 +42,7 @@ def sort_waiting(customer: str, display_name: str) -> tuple[str, list[str]]:
 def add_address(contact: str, address: str) -> str:
 	doc = frappe.get_doc("Contact", contact)
 	doc.append("email_ids", {"email_id": address, "is_primary": 0 if doc.email_ids else 1})
-	doc.save(ignore_permissions=True)  # the setting an administrator chose, as during a sync
+	doc.save(ignore_permissions=True)  # the sync's own decision, per the setting an administrator chose
 	return contact
 
 
