@@ -158,7 +158,7 @@ class IdleWatcher:
 		provider.connect()
 		try:
 			imap = provider._imap  # the logged-in imaplib connection IMAPProvider keeps (same package)
-			if "IDLE" not in {c.upper() for c in imap.capabilities}:
+			if "IDLE" not in provider._caps:  # upper case, as the server announced them after login
 				raise IdleUnsupported(f"{provider.host} does not offer IMAP IDLE.")
 			self._examine(imap)
 			_keepalive(imap.sock)
