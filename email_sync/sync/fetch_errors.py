@@ -13,11 +13,11 @@ import hashlib
 
 import frappe
 from frappe import _
-from frappe.utils import now_datetime
 
 from email_sync.engine import ERROR, INBOUND, OUTBOUND, Message, Plan, parse_message, plan_messages
 from email_sync.providers import FetchedMessage, ProviderError
 from email_sync.sync.context import account_config, load_context, load_settings, provider_for
+from email_sync.sync.decision_history import record
 from email_sync.sync.issues import IssueRouter
 from email_sync.sync.writer import Item, synced_email_name, write_batch
 
@@ -122,10 +122,6 @@ def _retry_one(account, config, provider, row) -> dict:
 
 def _note(name: str, values: dict, what: str) -> None:
 	"""Set `values` on a Synced Email and add `what` to its Decision History."""
-	line = f"{now_datetime():%Y-%m-%d %H:%M:%S} {frappe.session.user}: {what}"[:2000] + "\n"
 	if values:
 		frappe.db.set_value("Synced Email", name, values)
-	frappe.db.sql(
-		"update `tabSynced Email` set decision_history = concat(ifnull(decision_history, ''), %s) where name = %s",
-		(line, name),
-	)
+	record([name], what)

@@ -20,6 +20,7 @@ from email_sync.permissions import private_to_others
 from email_sync.providers import FetchedMessage
 from email_sync.sync.attachments import attach_to_issue
 from email_sync.sync.context import load_settings
+from email_sync.sync.decision_history import record
 from email_sync.sync.review import counterpart, learn_address, require, stored_plan
 from email_sync.sync.writer import LINK_FIELDS, Item, insert_ignore, timeline_links
 
@@ -244,15 +245,10 @@ def _remove(email, reason: str) -> None:
 
 def _record(email, values: dict, what: str) -> None:
 	"""Set `values` on every copy that holds the email, and append `what` to each one's Decision History."""
-	line = f"{now_datetime():%Y-%m-%d %H:%M:%S} {frappe.session.user}: {what}\n"
 	names = [r.name for r in email.holding]
 	for name in names:
 		frappe.db.set_value("Synced Email", name, values)
-	frappe.db.sql(
-		"""update `tabSynced Email` set decision_history = concat(ifnull(decision_history, ''), %(line)s)
-		where name in %(names)s""",
-		{"line": line, "names": names},
-	)
+	record(names, what)
 
 
 def _issue_of(communication: str) -> str | None:
