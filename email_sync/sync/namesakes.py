@@ -10,6 +10,7 @@ import frappe
 from email_sync.engine.directory import Directory
 from email_sync.engine.model import NewContact
 from email_sync.engine.namesakes import ADD, ASK, CREATE, Sorted, person_name, rule_for
+from email_sync.sync.decision_history import copies_waiting
 from email_sync.sync.directory import SiteSource
 
 
@@ -56,6 +57,5 @@ def hold_for_review(row, customer: str, address: str, contacts: list[str]) -> No
 		"matched_customers": customer,
 		"confidence": 90,
 	}
-	copies = frappe.get_all("Synced Email", filters={"email_key": row.email_key, "status": "Needs Review"}, pluck="name")
-	for name in {row.name, *(copies if row.email_key else [])}:
+	for name in [row.name, *copies_waiting(row)]:
 		frappe.db.set_value("Synced Email", name, values)
