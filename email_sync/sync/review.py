@@ -13,6 +13,7 @@ from email_sync.engine.addresses import FREE_MAIL_DOMAINS
 from email_sync.engine.model import Address, Message
 from email_sync.providers import FetchedMessage
 from email_sync.sync.context import load_settings
+from email_sync.sync.decision_history import copies_waiting
 from email_sync.sync.issues import IssueRouter
 from email_sync.sync.writer import LINK_FIELDS, Item, insert_ignore, timeline_links
 
@@ -127,11 +128,7 @@ def settle_copies(row) -> None:
 	values = {f: decided[f] for f in SETTLED_FIELDS}
 	if not decided.communication:  # ignored: the copies let go of the Communication too
 		values["communication"] = None
-	for name in frappe.get_all(
-		"Synced Email",
-		filters={"email_key": row.email_key, "status": "Needs Review", "name": ("!=", row.name)},
-		pluck="name",
-	):
+	for name in copies_waiting(row):
 		frappe.db.set_value("Synced Email", name, values)
 
 
