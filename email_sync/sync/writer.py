@@ -308,15 +308,10 @@ def _create_committed(missing: list[str], wanted: dict) -> dict[str, str]:
 	waited is seen) without a locking read, whose gap locks would hold up every other worker's new Contacts
 	until this batch commits. A batch that fails afterwards leaves its Contacts: real people at a Customer's
 	domain, whose mail the next run files."""
-	names = [_address_lock_name(email) for email in missing]  # sorted: no two syncs wait on each other
 	taken = []
 	try:
-		for email, name in zip(missing, names, strict=True):
-			if not frappe.db.sql("select get_lock(%s, %s)", (name, CONTACT_LOCK_SECONDS))[0][0]:
-				raise frappe.ValidationError(
-					f"Another sync kept creating the Contact for {email} for over {CONTACT_LOCK_SECONDS} s"
-				)
-			taken.append(name)
+		for email in missing:  # sorted: no two syncs wait on each other
+			taken.append(_take_address_lock(email, _address_lock_name(email)))
 		frappe.db.commit()
 		known = _contacts_by_address(missing)
 		for email in missing:
@@ -355,13 +350,16 @@ def _lock_addresses(emails: list[str]) -> None:
 		frappe.db.after_rollback.add(_release_address_locks)
 	for email in sorted(emails):
 		name = _address_lock_name(email)
-		if name in held:
-			continue
-		if not frappe.db.sql("select get_lock(%s, %s)", (name, CONTACT_LOCK_SECONDS))[0][0]:
-			raise frappe.ValidationError(
-				f"Another sync kept creating the Contact for {email} for over {CONTACT_LOCK_SECONDS} s"
-			)
-		held.add(name)
+		if name not in held:
+			held.add(_take_address_lock(email, name))
+
+
+def _take_address_lock(email: str, name: str) -> str:
+	if not frappe.db.sql("select get_lock(%s, %s)", (name, CONTACT_LOCK_SECONDS))[0][0]:
+		raise frappe.ValidationError(
+			f"Another sync kept creating the Contact for {email} for over {CONTACT_LOCK_SECONDS} s"
+		)
+	return name
 
 
 def _release_address_locks() -> None:
