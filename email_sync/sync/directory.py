@@ -45,20 +45,19 @@ class SiteSource:
 		)
 		return _with_links(contact_emails)
 
-
 	def namesakes(self, customers: list[str]) -> Rows:
-		"""The names of these Customers' Contacts (the engine compares them in normalised form), at most
-		NAMESAKES_PER_CUSTOMER each, so a Customer with a huge address book costs one bounded query."""
-		rows = []
-		for customer in customers:
-			rows += frappe.db.sql(
-				"""select c.name, dl.link_name,
-					coalesce(nullif(c.full_name, ''), concat_ws(' ', c.first_name, c.middle_name, c.last_name))
+		"""The names of these Customers' Contacts (the engine compares them in normalised form), the most recently
+		changed NAMESAKES_PER_CUSTOMER of each, in one query however many Customers the batch names."""
+		rows = _chunked(
+			f"""select name, customer, full_name from (
+				select c.name, dl.link_name as customer,
+					coalesce(nullif(c.full_name, ''), concat_ws(' ', c.first_name, c.middle_name, c.last_name)) as full_name,
+					row_number() over (partition by dl.link_name order by c.modified desc) as n
 				from `tabDynamic Link` dl join `tabContact` c on c.name = dl.parent
-				where dl.parenttype = 'Contact' and dl.link_doctype = 'Customer' and dl.link_name = %(customer)s
-				order by c.modified desc limit %(limit)s""",
-				{"customer": customer, "limit": NAMESAKES_PER_CUSTOMER},
-			)
+				where dl.parenttype = 'Contact' and dl.link_doctype = 'Customer' and dl.link_name in %(values)s
+			) ranked where n <= {int(NAMESAKES_PER_CUSTOMER)}""",
+			sorted(customers),
+		)
 		return Rows(contact_customers=[(c, x) for c, x, _ in rows], contact_names=[(c, n) for c, _, n in rows])
 
 
